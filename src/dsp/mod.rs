@@ -1,0 +1,1 @@
+//! Streaming DSP: STFT / iSTFT and magnitude compression as docs/SIGNAL.md defines them.
