@@ -65,7 +65,7 @@ impl Config {
             }
         };
         errors.extend(validate::validate(&config, mode, &walked.tainted));
-        ConfigErrors::new(errors).into_result()?;
+        sorted(errors).into_result()?;
         Ok(config)
     }
 
@@ -92,7 +92,7 @@ impl Config {
 
     /// Validates with an explicit [`ValidationMode`].
     pub fn validate_with(&self, mode: ValidationMode) -> Result<(), ConfigErrors> {
-        ConfigErrors::new(validate::validate(self, mode, &BTreeSet::new())).into_result()
+        sorted(validate::validate(self, mode, &BTreeSet::new())).into_result()
     }
 
     /// Default configuration with one stream `name` reading `url`: what `avsepd run --url URL`
@@ -127,6 +127,14 @@ pub(crate) fn key_segment(key: &str) -> String {
     } else {
         walk::show_str(key)
     }
+}
+
+/// Orders errors by field path so that problems with one section or stream are listed together
+/// regardless of which stage found them; the sort is stable, so several errors about one field
+/// keep the order they were found in.
+fn sorted(mut errors: Vec<ConfigError>) -> ConfigErrors {
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
+    ConfigErrors::new(errors)
 }
 
 /// Turns a toml parse error into a one-line error located by line and column.

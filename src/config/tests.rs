@@ -243,7 +243,7 @@ fn hostile_keys_are_quoted_in_paths() {
     let errors = Config::from_toml_str(text).unwrap_err();
     assert_eq!(
         fields(&errors),
-        [r#"streams."a.b\n"."x\u{7}""#, r#"streams."a.b\n""#]
+        [r#"streams."a.b\n""#, r#"streams."a.b\n"."x\u{7}""#]
     );
     for error in &errors {
         assert!(!error.to_string().contains('\n'));
