@@ -3,8 +3,8 @@
 //! Loading runs in three stages so that one restart shows the operator every problem at once:
 //! 1. TOML syntax (the parser stops at the first syntax error; its line and column are reported);
 //! 2. a walk over the parsed table against the known keys of each section, reporting every
-//!    unknown key and every wrongly typed value under its dotted path ([`walk`]);
-//! 3. serde deserialization of what is left, then semantic validation ([`validate`]).
+//!    unknown key and every wrongly typed value under its dotted path (`walk.rs`);
+//! 3. serde deserialization of what is left, then semantic validation (`validate.rs`).
 //!
 //! Stream URLs may carry credentials; messages only ever show [`redact_url`] output.
 
