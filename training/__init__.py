@@ -1,0 +1,1 @@
+"""avsepd training utilities (CPU-side: data prep, fixtures, demo)."""
