@@ -5,8 +5,8 @@
 //! channels), `control` (logging, signals; the HTTP API comes later).
 
 pub mod config;
+pub mod control;
 pub mod dsp;
 pub mod media;
 pub mod model;
 pub mod stream;
-pub mod control;

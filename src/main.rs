@@ -1,1 +1,67 @@
-fn main() {}
+//! `avsepd`: the command line. Each subcommand lives in its own file under `cli/`.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use avsepd::control::logging::{self, LogFormatArg};
+
+/// Exit status for configuration errors (sysexits.h EX_CONFIG), so systemd and scripts can tell a
+/// bad config from a runtime failure.
+pub const EX_CONFIG: u8 = 78;
+
+#[derive(Parser)]
+#[command(
+    name = "avsepd",
+    version,
+    about = "Real-time audio-visual speech separation daemon"
+)]
+struct Cli {
+    /// Log format: human on a terminal, JSON lines for journald/collectors.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    log_format: LogFormatArg,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon on the streams of a config file, or on one URL.
+    Run(cli::run::RunArgs),
+    /// Process one input (file or RTSP URL) into speaker-<k>.wav, overlay.mp4 and timeline.json.
+    Separate(cli::separate::SeparateArgs),
+    /// Measure latency (ingest -> RTP send), real-time factor, CPU and memory.
+    Bench(cli::bench::BenchArgs),
+    /// Serve the bundled demo clip over an in-process RTSP server and run the daemon on it.
+    Demo(cli::demo::DemoArgs),
+    /// Validate a config file: exit 0, or 78 with every error listed.
+    CheckConfig {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let result = match cli.command {
+        Command::Run(args) => cli::run::main(args),
+        Command::Separate(args) => cli::separate::main(args),
+        Command::Bench(args) => cli::bench::main(args),
+        Command::Demo(args) => cli::demo::main(args),
+        Command::CheckConfig { file } => cli::check_config::main(&file),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(errors) = e.downcast_ref::<avsepd::config::ConfigErrors>() {
+                eprintln!("{errors}");
+                return ExitCode::from(EX_CONFIG);
+            }
+            eprintln!("avsepd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

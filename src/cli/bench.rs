@@ -1,0 +1,136 @@
+//! `avsepd bench`: run the live path on a real stream and print latency (ingest appsink -> RTP
+//! send, p50/p99), real-time factor, CPU and peak memory.
+
+use anyhow::Result;
+use avsepd::media::egress::RtpAudioCodec;
+use avsepd::media::ingest::{IngestOptions, RtspTransport};
+use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
+use avsepd::stream::{RtpOutputs, Stream, StreamSpec};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Input URI or path (default: the bundled demo clip over the in-process RTSP server).
+    #[arg(long)]
+    input: Option<String>,
+    /// Seconds of input to run.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// First RTP port of the (loopback) outputs.
+    #[arg(long, default_value_t = 5700)]
+    rtp_port: u16,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn main(args: BenchArgs) -> Result<ExitCode> {
+    avsepd::media::init()?;
+    let _server;
+    let uri = match &args.input {
+        Some(i) => avsepd::media::uri::to_uri(i)?,
+        None => {
+            let clip = super::demo::bundled_clip()?;
+            let server = RtspFileServer::start(&clip, "bench", ServedAudio::Aac, 0)?;
+            let url = server.url();
+            _server = server;
+            url
+        }
+    };
+    let live = avsepd::media::uri::is_live(&uri);
+    let mut ingest = IngestOptions::new(uri.clone());
+    ingest.transport = RtspTransport::Tcp;
+    ingest.pace_to_clock = !live;
+    let sdp_dir = std::env::temp_dir().join(format!("avsepd-bench-{}", std::process::id()));
+    let spec = StreamSpec {
+        name: "bench".into(),
+        ingest,
+        rtp: Some(RtpOutputs {
+            host: "127.0.0.1".into(),
+            base_port: args.rtp_port,
+            overlay_port: args.rtp_port + 100,
+            codec: RtpAudioCodec::L16,
+            opus_bitrate: 32_000,
+            mtu: 1200,
+            overlay: true,
+            overlay_bitrate_kbps: 800,
+            sdp_dir: sdp_dir.clone(),
+        }),
+        record_dir: None,
+        stall_timeout: super::common::STALL_TIMEOUT,
+        max_duration: Some(Duration::from_secs_f64(args.duration.max(0.5))),
+    };
+    let usage_before = rusage();
+    let stream = Stream::new(spec);
+    let report = stream.run(&Arc::new(AtomicBool::new(false)))?;
+    let usage_after = rusage();
+    let _ = std::fs::remove_dir_all(&sdp_dir);
+    let cpu_s = usage_after.0 - usage_before.0;
+    let audio_s = report.audio_in_samples as f64 / 16_000.0;
+    let rss_mb = usage_after.1 as f64 / 1024.0;
+    let l = report.latency;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "input": avsepd::media::uri::redact(&uri),
+                "mode": "bypass",
+                "audio_s": audio_s,
+                "wall_s": report.wall_s,
+                "latency_p50_ms": l.p50_ms,
+                "latency_p99_ms": l.p99_ms,
+                "latency_max_ms": l.max_ms,
+                "packets": l.packets,
+                "dsp_rtf": report.real_time_factor(),
+                "cpu_s": cpu_s,
+                "cpu_percent_of_one_core": 100.0 * cpu_s / report.wall_s.max(1e-9),
+                "peak_rss_mb": rss_mb,
+                "audio_dropped_buffers": report.audio_dropped_buffers,
+                "video_dropped_frames": report.video_dropped_frames,
+            })
+        );
+    } else {
+        println!("input            {}", avsepd::media::uri::redact(&uri));
+        println!(
+            "mode             bypass (STFT -> identity mask -> iSTFT), L16 RTP + H.264 overlay"
+        );
+        println!(
+            "audio            {audio_s:.2} s in {:.2} s wall",
+            report.wall_s
+        );
+        println!(
+            "latency          p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} packets; ingest appsink -> udpsink)",
+            l.p50_ms, l.p99_ms, l.max_ms, l.packets
+        );
+        println!(
+            "real-time factor {:.4} (DSP thread time / audio time)",
+            report.real_time_factor()
+        );
+        println!(
+            "cpu              {cpu_s:.2} s ({:.0}% of one core, whole process incl. decode/encode)",
+            100.0 * cpu_s / report.wall_s.max(1e-9)
+        );
+        println!("peak rss         {rss_mb:.1} MB");
+        println!(
+            "dropped          {} audio buffers, {} video frames",
+            report.audio_dropped_buffers, report.video_dropped_frames
+        );
+    }
+    if let Some(e) = &report.error {
+        eprintln!("avsepd bench: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// (user + system CPU seconds, peak RSS in KiB) of this process.
+fn rusage() -> (f64, i64) {
+    // SAFETY: getrusage fills the struct we own; RUSAGE_SELF is always valid.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(u.ru_utime) + secs(u.ru_stime), u.ru_maxrss)
+}

@@ -1,0 +1,118 @@
+//! Shared by the subcommands: config -> stream specs, running several streams, summaries.
+
+use anyhow::Result;
+use avsepd::config::{AudioCodec, Config, StreamConfig, Transport};
+use avsepd::media::egress::RtpAudioCodec;
+use avsepd::media::ingest::{Backpressure, IngestOptions, RtspTransport};
+use avsepd::stream::{RtpOutputs, Stream, StreamReport, StreamSpec};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// Default no-data timeout after which a stream is declared stalled.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The spec of a configured stream with live RTP outputs.
+pub fn live_spec(cfg: &Config, name: &str, sc: &StreamConfig) -> Result<StreamSpec> {
+    let uri = avsepd::media::uri::to_uri(&sc.url)?;
+    let live = avsepd::media::uri::is_live(&uri);
+    let mut ingest = IngestOptions::new(uri);
+    ingest.transport = match sc.transport {
+        Transport::Auto => RtspTransport::Auto,
+        Transport::Tcp => RtspTransport::Tcp,
+        Transport::Udp => RtspTransport::Udp,
+    };
+    ingest.latency_ms = sc.latency_ms;
+    ingest.width = sc.video_width;
+    ingest.height = sc.video_height;
+    // A file standing in for a camera is played in real time.
+    ingest.pace_to_clock = !live;
+    ingest.backpressure = Backpressure::DropAndCount;
+    let e = &cfg.egress;
+    Ok(StreamSpec {
+        name: name.to_string(),
+        ingest,
+        rtp: Some(RtpOutputs {
+            host: e.rtp_host.clone(),
+            base_port: sc.base_port,
+            overlay_port: sc.overlay_port(),
+            codec: match e.audio_codec {
+                AudioCodec::Opus => RtpAudioCodec::Opus,
+                AudioCodec::L16 => RtpAudioCodec::L16,
+            },
+            opus_bitrate: e.opus_bitrate,
+            mtu: e.rtp_mtu,
+            overlay: e.overlay,
+            overlay_bitrate_kbps: e.overlay_bitrate_kbps,
+            sdp_dir: e.sdp_dir.clone(),
+        }),
+        record_dir: None,
+        stall_timeout: STALL_TIMEOUT,
+        max_duration: None,
+    })
+}
+
+/// Run streams, each on its own thread, until all have ended or `stop` is set.
+pub fn run_all(specs: Vec<StreamSpec>, stop: Arc<AtomicBool>) -> Vec<Result<StreamReport>> {
+    let handles: Vec<_> = specs
+        .into_iter()
+        .map(|spec| {
+            let stop = stop.clone();
+            let name = spec.name.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("{name}-supervisor"))
+                .spawn(move || Stream::new(spec).run(&stop));
+            (name, handle)
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|(name, h)| match h {
+            Ok(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("stream `{name}` panicked"))),
+            Err(e) => Err(anyhow::anyhow!("stream `{name}`: cannot start thread: {e}")),
+        })
+        .collect()
+}
+
+/// One summary line per stream, for logs and for tests to read.
+pub fn log_report(r: &StreamReport) {
+    tracing::info!(
+        stream = %r.name,
+        audio_in_samples = r.audio_in_samples,
+        audio_out_samples = r.audio_out_samples,
+        audio_dropped_buffers = r.audio_dropped_buffers,
+        video_in_frames = r.video_in_frames,
+        video_out_frames = r.video_out_frames,
+        video_dropped_frames = r.video_dropped_frames,
+        latency_p50_ms = r.latency.p50_ms,
+        latency_p99_ms = r.latency.p99_ms,
+        "stream finished"
+    );
+}
+
+/// Stop the stream from the CLI's point of view: a failed source is an error exit.
+pub fn finish(reports: Vec<Result<StreamReport>>) -> Result<std::process::ExitCode> {
+    let mut failed = false;
+    for r in reports {
+        match r {
+            Ok(r) => {
+                log_report(&r);
+                if let Some(e) = &r.error {
+                    eprintln!("avsepd: stream `{}`: {e}", r.name);
+                    failed = true;
+                }
+            }
+            Err(e) => {
+                eprintln!("avsepd: error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}

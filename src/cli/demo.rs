@@ -1,0 +1,90 @@
+//! `avsepd demo`: the bundled clip served by an in-process RTSP server, the daemon run against it
+//! with live RTP outputs and recordings in `out/demo/`, until the clip ends.
+
+use super::common;
+use anyhow::{Result, bail};
+use avsepd::config::Config;
+use avsepd::media::ingest::RtspTransport;
+use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Where SDP files and recordings go.
+    #[arg(long, default_value = "out/demo")]
+    out: PathBuf,
+    /// The clip to serve (default: the bundled demo/demo.mp4).
+    #[arg(long)]
+    clip: Option<PathBuf>,
+    /// First RTP port of the outputs.
+    #[arg(long, default_value_t = 5600)]
+    rtp_port: u16,
+}
+
+/// The bundled clip: `AVSEPD_DEMO_CLIP`, the source tree, or the installed share directory.
+pub fn bundled_clip() -> Result<PathBuf> {
+    let mut tried = Vec::new();
+    if let Some(p) = std::env::var_os("AVSEPD_DEMO_CLIP") {
+        tried.push(PathBuf::from(p));
+    }
+    tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/demo.mp4"));
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(prefix) = exe.parent().and_then(Path::parent)
+    {
+        tried.push(prefix.join("share/avsepd/demo/demo.mp4"));
+    }
+    match tried.iter().find(|p| p.is_file()) {
+        Some(p) => Ok(p.clone()),
+        None => bail!(
+            "demo clip not found (tried {})",
+            tried
+                .iter()
+                .map(|p| format!("`{}`", p.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+pub fn main(args: DemoArgs) -> Result<ExitCode> {
+    let clip = match args.clip {
+        Some(c) => c,
+        None => bundled_clip()?,
+    };
+    let server = RtspFileServer::start(&clip, "demo", ServedAudio::Aac, 0)?;
+    println!("serving {} at {}", clip.display(), server.url());
+    let mut cfg = Config::single_stream("demo", server.url());
+    cfg.egress.sdp_dir = args.out.clone();
+    for s in cfg.streams.values_mut() {
+        s.base_port = args.rtp_port;
+    }
+    cfg.validate()?;
+    let sc = &cfg.streams["demo"];
+    let mut spec = common::live_spec(&cfg, "demo", sc)?;
+    spec.ingest.transport = RtspTransport::Tcp;
+    spec.record_dir = Some(args.out.clone());
+    println!(
+        "live RTP: speaker 0 on udp://{host}:{p0}, overlay on udp://{host}:{po}; play with:",
+        host = cfg.egress.rtp_host,
+        p0 = sc.base_port,
+        po = sc.overlay_port()
+    );
+    for sdp in ["demo-speaker-0.sdp", "demo-overlay.sdp"] {
+        let s = args.out.join(sdp);
+        let s = s.display();
+        println!(
+            "  gst-launch-1.0 filesrc location={s} ! sdpdemux ! decodebin ! autoaudiosink  (or autovideosink)"
+        );
+        println!("  ffplay -protocol_whitelist file,udp,rtp {s}");
+    }
+    let stop = avsepd::control::signals::watch()?;
+    let reports = common::run_all(vec![spec], stop);
+    let code = common::finish(reports)?;
+    println!(
+        "recordings: {0}/speaker-0.wav, {0}/overlay.mp4, {0}/timeline.json",
+        args.out.display()
+    );
+    drop(server);
+    Ok(code)
+}

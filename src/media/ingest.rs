@@ -1,0 +1,546 @@
+//! Ingest: any URI GStreamer can open, decoded to F32 16 kHz mono audio and RGB 25 fps video in
+//! appsinks, handed to the compute threads over bounded crossbeam channels with their pts.
+//!
+//! The end of a source is signalled by the channel disconnecting (the appsink's EOS drops its
+//! sender), so a consumer sees every buffer before it sees the end. A source without audio or
+//! without video disconnects that channel at once, with one warning, and the stream runs degraded.
+
+use crate::media::templates;
+use anyhow::{Context, Result, anyhow};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError, bounded};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Audio sample rate of everything downstream of ingest.
+pub const AUDIO_RATE: u32 = 16_000;
+/// Video frame rate of everything downstream of ingest (one frame = 640 samples = 4 STFT hops).
+pub const VIDEO_FPS: u32 = 25;
+
+/// RTSP lower transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RtspTransport {
+    #[default]
+    Auto,
+    Tcp,
+    Udp,
+}
+
+/// What an appsink callback does when its channel is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backpressure {
+    /// Live sources: never block the streaming thread; drop the buffer and count it.
+    DropAndCount,
+    /// Files processed offline: wait for room. Blocking a file demuxer's thread is GStreamer's own
+    /// flow control (nothing is live upstream), and it is what makes offline output lossless.
+    Wait,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub uri: String,
+    pub transport: RtspTransport,
+    pub latency_ms: u32,
+    pub width: u32,
+    pub height: u32,
+    /// Deliver in real time (appsink sync): used when a file stands in for a camera.
+    pub pace_to_clock: bool,
+    pub backpressure: Backpressure,
+    /// Channel capacities in buffers.
+    pub audio_capacity: usize,
+    pub video_capacity: usize,
+}
+
+impl IngestOptions {
+    pub fn new(uri: impl Into<String>) -> Self {
+        IngestOptions {
+            uri: uri.into(),
+            transport: RtspTransport::Auto,
+            latency_ms: 200,
+            width: 640,
+            height: 360,
+            pace_to_clock: false,
+            backpressure: Backpressure::DropAndCount,
+            audio_capacity: 512,
+            video_capacity: 16,
+        }
+    }
+}
+
+/// Decoded audio: F32LE 16 kHz mono, straight from the appsink (no copy).
+pub struct AudioChunk {
+    /// Running time of the first sample, ns.
+    pub pts_ns: u64,
+    /// When the appsink handed it over (latency is measured from here).
+    pub arrival: Instant,
+    buffer: gst::MappedBuffer<gst::buffer::Readable>,
+}
+
+impl AudioChunk {
+    /// The samples; borrowed when the buffer is f32-aligned (GStreamer's allocator always is).
+    pub fn samples(&self) -> Cow<'_, [f32]> {
+        let bytes = self.buffer.as_slice();
+        // SAFETY: every bit pattern is a valid f32; align_to only yields the aligned middle part.
+        let (head, body, tail) = unsafe { bytes.align_to::<f32>() };
+        if head.is_empty() && tail.is_empty() {
+            Cow::Borrowed(body)
+        } else {
+            Cow::Owned(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            )
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.buffer.as_slice().len() / 4
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Decoded video: RGB, `width` x `height`, 25 fps. The buffer is passed on without a copy.
+pub struct VideoFrame {
+    pub pts_ns: u64,
+    pub arrival: Instant,
+    pub width: u32,
+    pub height: u32,
+    pub buffer: gst::Buffer,
+}
+
+/// Counters of one ingest, readable from any thread.
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    pub audio_buffers: AtomicU64,
+    pub audio_samples: AtomicU64,
+    pub audio_dropped_buffers: AtomicU64,
+    pub video_frames: AtomicU64,
+    pub video_dropped_frames: AtomicU64,
+    pub has_audio: AtomicBool,
+    pub has_video: AtomicBool,
+}
+
+/// What the bus says about the source, for the stream's supervisor.
+#[derive(Debug, Clone)]
+pub enum IngestEvent {
+    /// Every sink has seen EOS: the source ended normally.
+    Eos,
+    /// A fatal error, already phrased for the user (names the source).
+    Error(String),
+    /// The source has no audio or no video; the stream runs degraded.
+    Degraded(String),
+}
+
+/// A running ingest pipeline. Dropping it stops the pipeline.
+pub struct Ingest {
+    pipeline: gst::Pipeline,
+    pub audio: Receiver<AudioChunk>,
+    pub video: Receiver<VideoFrame>,
+    pub events: Receiver<IngestEvent>,
+    pub counters: Arc<IngestCounters>,
+    bus_thread: Option<std::thread::JoinHandle<()>>,
+    stopping: Arc<AtomicBool>,
+    audio_slot: SenderSlot<AudioChunk>,
+    video_slot: SenderSlot<VideoFrame>,
+}
+
+type SenderSlot<T> = Arc<Mutex<Option<Sender<T>>>>;
+
+impl Ingest {
+    /// Build and start the pipeline. Errors that GStreamer reports later (unreachable host, no
+    /// decoder) arrive as [`IngestEvent::Error`].
+    pub fn start(opts: &IngestOptions) -> Result<Ingest> {
+        crate::media::init()?;
+        let label = crate::media::uri::redact(&opts.uri);
+        let pipeline = gst::Pipeline::with_name("ingest");
+        let decode = gst::ElementFactory::make("uridecodebin")
+            .name("decode")
+            .property("uri", &opts.uri)
+            .build()
+            .context("creating uridecodebin (is gstreamer1.0-plugins-base installed?)")?;
+        pipeline.add(&decode)?;
+        configure_source(&decode, opts);
+
+        let (audio_tx, audio_rx) = bounded(opts.audio_capacity);
+        let (video_tx, video_rx) = bounded(opts.video_capacity);
+        let (event_tx, event_rx) = bounded(64);
+        let counters = Arc::new(IngestCounters::default());
+        let audio_slot: SenderSlot<AudioChunk> = Arc::new(Mutex::new(Some(audio_tx)));
+        let video_slot: SenderSlot<VideoFrame> = Arc::new(Mutex::new(Some(video_tx)));
+        let linked = Arc::new(Mutex::new((false, false)));
+        let stopping = Arc::new(AtomicBool::new(false));
+
+        {
+            let pipeline_weak = pipeline.downgrade();
+            let (opts, counters, linked) = (opts.clone(), counters.clone(), linked.clone());
+            let stopping = stopping.clone();
+            let (audio_slot, video_slot, event_tx) =
+                (audio_slot.clone(), video_slot.clone(), event_tx.clone());
+            decode.connect_pad_added(move |_, pad| {
+                let Some(pipeline) = pipeline_weak.upgrade() else {
+                    return;
+                };
+                let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+                let kind = caps
+                    .structure(0)
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_default();
+                let mut linked = linked.lock().unwrap_or_else(|p| p.into_inner());
+                let result = if kind.starts_with("audio/") && !linked.0 {
+                    linked.0 = true;
+                    link_audio(
+                        &pipeline,
+                        pad,
+                        &opts,
+                        audio_slot.clone(),
+                        counters.clone(),
+                        stopping.clone(),
+                    )
+                } else if kind.starts_with("video/") && !linked.1 {
+                    linked.1 = true;
+                    link_video(
+                        &pipeline,
+                        pad,
+                        &opts,
+                        video_slot.clone(),
+                        counters.clone(),
+                        stopping.clone(),
+                    )
+                } else {
+                    tracing::debug!(caps = %kind, "ignoring an extra or unsupported stream");
+                    Ok(())
+                };
+                if let Err(e) = result {
+                    let _ = event_tx.try_send(IngestEvent::Error(format!("{e:#}")));
+                }
+            });
+        }
+        {
+            let (counters, linked, label) = (counters.clone(), linked.clone(), label.clone());
+            let (audio_slot, video_slot, event_tx) =
+                (audio_slot.clone(), video_slot.clone(), event_tx.clone());
+            decode.connect_no_more_pads(move |_| {
+                let linked = *linked.lock().unwrap_or_else(|p| p.into_inner());
+                if !linked.0 {
+                    take(&audio_slot);
+                    let msg = format!("source `{label}` has no audio: no speaker outputs");
+                    tracing::warn!("{msg}");
+                    let _ = event_tx.try_send(IngestEvent::Degraded(msg));
+                }
+                if !linked.1 {
+                    take(&video_slot);
+                    let msg = format!("source `{label}` has no video: audio only, no overlay");
+                    tracing::warn!("{msg}");
+                    let _ = event_tx.try_send(IngestEvent::Degraded(msg));
+                }
+                counters.has_audio.store(linked.0, Ordering::Relaxed);
+                counters.has_video.store(linked.1, Ordering::Relaxed);
+            });
+        }
+
+        let bus = pipeline
+            .bus()
+            .ok_or_else(|| anyhow!("pipeline without a bus"))?;
+        let bus_thread = {
+            let stopping = stopping.clone();
+            let label = label.clone();
+            let slots = (audio_slot.clone(), video_slot.clone());
+            std::thread::Builder::new()
+                .name("ingest-bus".into())
+                .spawn(move || watch_bus(bus, event_tx, stopping, label, slots))?
+        };
+
+        pipeline.set_state(gst::State::Playing).map_err(|_| {
+            anyhow!("source `{label}` could not be started (see the error above for the cause)")
+        })?;
+        Ok(Ingest {
+            pipeline,
+            audio: audio_rx,
+            video: video_rx,
+            events: event_rx,
+            counters,
+            bus_thread: Some(bus_thread),
+            stopping,
+            audio_slot,
+            video_slot,
+        })
+    }
+
+    /// Stop the pipeline. Channels disconnect; buffers already queued stay readable.
+    pub fn stop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = self.pipeline.set_state(gst::State::Null);
+        // Disconnect the channels: consumers drain what is queued, then see the end.
+        take(&self.audio_slot);
+        take(&self.video_slot);
+        if let Some(t) = self.bus_thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// The source's duration when it has one (files), for progress reporting.
+    pub fn duration_ns(&self) -> Option<u64> {
+        self.pipeline
+            .query_duration::<gst::ClockTime>()
+            .map(|d| d.nseconds())
+    }
+
+    /// The pipeline's current position (running time of what has been decoded), ns.
+    pub fn position_ns(&self) -> Option<u64> {
+        self.pipeline
+            .query_position::<gst::ClockTime>()
+            .map(|d| d.nseconds())
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn take<T>(slot: &SenderSlot<T>) {
+    slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+}
+
+/// RTSP knobs are properties of rtspsrc, which uridecodebin creates: set them as it appears.
+fn configure_source(decode: &gst::Element, opts: &IngestOptions) {
+    let (transport, latency) = (opts.transport, opts.latency_ms);
+    decode.connect("source-setup", false, move |args| {
+        let source = args[1].get::<gst::Element>().ok()?;
+        let is_rtspsrc = source
+            .factory()
+            .is_some_and(|f| f.name().as_str() == "rtspsrc");
+        if is_rtspsrc {
+            source.set_property("latency", latency);
+            let protocols = match transport {
+                RtspTransport::Auto => "tcp+udp+udp-mcast",
+                RtspTransport::Tcp => "tcp",
+                RtspTransport::Udp => "udp+udp-mcast",
+            };
+            source.set_property_from_str("protocols", protocols);
+            // A camera that stops talking must not hang us forever.
+            source.set_property("tcp-timeout", 10_000_000u64);
+        }
+        None
+    });
+}
+
+fn link_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, bin: &gst::Bin) -> Result<()> {
+    pipeline.add(bin)?;
+    bin.sync_state_with_parent()?;
+    let sink = bin
+        .static_pad("sink")
+        .ok_or_else(|| anyhow!("branch without a sink pad"))?;
+    pad.link(&sink)
+        .map_err(|e| anyhow!("linking decoded pad: {e:?}"))?;
+    Ok(())
+}
+
+fn running_time(sample: &gst::Sample, buffer: &gst::BufferRef) -> Option<u64> {
+    let pts = buffer.pts()?;
+    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+    segment.to_running_time(pts).map(|t| t.nseconds())
+}
+
+fn link_audio(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    opts: &IngestOptions,
+    slot: SenderSlot<AudioChunk>,
+    counters: Arc<IngestCounters>,
+    stopping: Arc<AtomicBool>,
+) -> Result<()> {
+    let bin = templates::bin(templates::INGEST_AUDIO, "ingest-audio")?;
+    templates::ghost_sink(&bin, "queue")?;
+    let caps = gst::Caps::builder("audio/x-raw")
+        .field("format", "F32LE")
+        .field("rate", AUDIO_RATE as i32)
+        .field("channels", 1i32)
+        .field("layout", "interleaved")
+        .build();
+    templates::element(&bin, "caps")?.set_property("caps", &caps);
+    let sink = templates::element(&bin, "sink")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| anyhow!("`sink` is not an appsink"))?;
+    sink.set_sync(opts.pace_to_clock);
+    let policy = opts.backpressure;
+    let eos_slot = slot.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
+                let Some(pts_ns) = running_time(&sample, &buffer) else {
+                    return Ok(gst::FlowSuccess::Ok); // untimed audio cannot be aligned
+                };
+                let buffer = buffer
+                    .into_mapped_buffer_readable()
+                    .map_err(|_| gst::FlowError::Error)?;
+                let chunk = AudioChunk {
+                    pts_ns,
+                    arrival: Instant::now(),
+                    buffer,
+                };
+                let n = chunk.len() as u64;
+                counters.audio_buffers.fetch_add(1, Ordering::Relaxed);
+                counters.audio_samples.fetch_add(n, Ordering::Relaxed);
+                forward(
+                    &slot,
+                    chunk,
+                    policy,
+                    &counters.audio_dropped_buffers,
+                    &stopping,
+                )
+            })
+            .eos(move |_| take(&eos_slot))
+            .build(),
+    );
+    link_branch(pipeline, pad, &bin)
+}
+
+fn link_video(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    opts: &IngestOptions,
+    slot: SenderSlot<VideoFrame>,
+    counters: Arc<IngestCounters>,
+    stopping: Arc<AtomicBool>,
+) -> Result<()> {
+    let bin = templates::bin(templates::INGEST_VIDEO, "ingest-video")?;
+    templates::ghost_sink(&bin, "queue")?;
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", opts.width as i32)
+        .field("height", opts.height as i32)
+        .field("framerate", gst::Fraction::new(VIDEO_FPS as i32, 1))
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .build();
+    templates::element(&bin, "caps")?.set_property("caps", &caps);
+    let sink = templates::element(&bin, "sink")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| anyhow!("`sink` is not an appsink"))?;
+    sink.set_sync(opts.pace_to_clock);
+    let (width, height) = (opts.width, opts.height);
+    let policy = opts.backpressure;
+    let eos_slot = slot.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
+                let Some(pts_ns) = running_time(&sample, &buffer) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                counters.video_frames.fetch_add(1, Ordering::Relaxed);
+                let frame = VideoFrame {
+                    pts_ns,
+                    arrival: Instant::now(),
+                    width,
+                    height,
+                    buffer,
+                };
+                forward(
+                    &slot,
+                    frame,
+                    policy,
+                    &counters.video_dropped_frames,
+                    &stopping,
+                )
+            })
+            .eos(move |_| take(&eos_slot))
+            .build(),
+    );
+    link_branch(pipeline, pad, &bin)
+}
+
+/// Hand a buffer to the compute side without ever blocking a live streaming thread.
+fn forward<T>(
+    slot: &SenderSlot<T>,
+    item: T,
+    policy: Backpressure,
+    dropped: &AtomicU64,
+    stopping: &AtomicBool,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    // Clone the sender out of the lock so a waiting send never holds it (EOS and stop take it).
+    let sender = slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some(sender) = sender else {
+        return Err(gst::FlowError::Eos);
+    };
+    match policy {
+        Backpressure::DropAndCount => match sender.try_send(item) {
+            Ok(()) => Ok(gst::FlowSuccess::Ok),
+            Err(TrySendError::Full(_)) => {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(gst::FlowError::Eos),
+        },
+        Backpressure::Wait => {
+            // Wait in short slices so a stop request is never stuck behind a full channel.
+            let mut item = item;
+            loop {
+                match sender.send_timeout(item, std::time::Duration::from_millis(100)) {
+                    Ok(()) => return Ok(gst::FlowSuccess::Ok),
+                    Err(SendTimeoutError::Disconnected(_)) => return Err(gst::FlowError::Eos),
+                    Err(SendTimeoutError::Timeout(back)) => {
+                        if stopping.load(Ordering::SeqCst) {
+                            return Err(gst::FlowError::Flushing);
+                        }
+                        item = back;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn watch_bus(
+    bus: gst::Bus,
+    events: Sender<IngestEvent>,
+    stopping: Arc<AtomicBool>,
+    label: String,
+    slots: (SenderSlot<AudioChunk>, SenderSlot<VideoFrame>),
+) {
+    use gst::MessageView;
+    while !stopping.load(Ordering::SeqCst) {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            continue;
+        };
+        match msg.view() {
+            MessageView::Eos(_) => {
+                let _ = events.send(IngestEvent::Eos);
+            }
+            MessageView::Error(err) => {
+                let from = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
+                let text = format!(
+                    "source `{label}`: {} (element {from}{})",
+                    err.error(),
+                    err.debug()
+                        .map(|d| format!("; {}", first_line(&d)))
+                        .unwrap_or_default()
+                );
+                // An error ends the stream: disconnect the channels so consumers finish.
+                take(&slots.0);
+                take(&slots.1);
+                let _ = events.send(IngestEvent::Error(text));
+            }
+            MessageView::Warning(w) => {
+                tracing::warn!(source = %label, "{}", w.error());
+            }
+            _ => {}
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}

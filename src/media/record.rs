@@ -1,0 +1,121 @@
+//! File outputs of `avsepd separate`: one WAV per speaker slot and `timeline.json`.
+//! (The overlay MP4 is an appsrc pipeline: see `egress::OverlayMp4Recorder`.)
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+/// 16 kHz mono 16-bit PCM, header kept valid about once a second so a killed process still
+/// leaves a readable file.
+pub struct WavRecorder {
+    writer: Option<hound::WavWriter<BufWriter<std::fs::File>>>,
+    path: PathBuf,
+    since_flush: usize,
+    samples: u64,
+}
+
+impl WavRecorder {
+    pub fn create(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating `{}`", dir.display()))?;
+        }
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: crate::media::ingest::AUDIO_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::create(path, spec)
+            .with_context(|| format!("creating `{}`", path.display()))?;
+        Ok(WavRecorder {
+            writer: Some(writer),
+            path: path.to_path_buf(),
+            since_flush: 0,
+            samples: 0,
+        })
+    }
+
+    pub fn write(&mut self, samples: &[f32]) -> Result<()> {
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        for &s in samples {
+            let v = (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+            w.write_sample(v)
+                .with_context(|| format!("writing `{}`", self.path.display()))?;
+        }
+        self.samples += samples.len() as u64;
+        self.since_flush += samples.len();
+        if self.since_flush >= crate::media::ingest::AUDIO_RATE as usize {
+            self.since_flush = 0;
+            w.flush()
+                .with_context(|| format!("writing `{}`", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    pub fn finish(&mut self) -> Result<()> {
+        if let Some(w) = self.writer.take() {
+            w.finalize()
+                .with_context(|| format!("finishing `{}`", self.path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WavRecorder {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// `timeline.json` as DESIGN.md's Outputs contract gives it. Each stage fills what it owns: the
+/// backbone writes one entry per video frame with no faces yet.
+#[derive(Debug, Serialize, Default)]
+pub struct Timeline {
+    pub stream: String,
+    pub frames: Vec<TimelineFrame>,
+    pub events: Vec<TimelineEvent>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelineFrame {
+    pub pts: u64,
+    pub faces: Vec<TimelineFace>,
+    pub source_peak: Option<[f32; 2]>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelineFace {
+    pub track_id: u64,
+    pub slot: Option<usize>,
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    pub speaking: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelineEvent {
+    pub pts: u64,
+    pub kind: String,
+    #[serde(flatten)]
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Timeline {
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        let file =
+            std::fs::File::create(&tmp).with_context(|| format!("creating `{}`", tmp.display()))?;
+        serde_json::to_writer(BufWriter::new(file), self)
+            .with_context(|| format!("writing `{}`", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing `{}`", path.display()))?;
+        Ok(())
+    }
+}

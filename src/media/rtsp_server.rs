@@ -1,0 +1,121 @@
+//! An in-process RTSP server (gst-rtsp-server) that serves an MP4 file as a live camera would:
+//! H.264 video as is, audio as L16 or AAC. Used by `avsepd demo`, `avsepd bench` and the tests.
+//!
+//! Each client gets its own media from the start of the file, played in real time; at the end of
+//! the file the server ends the stream (RTCP BYE), which a client sees as EOS.
+
+use crate::media::templates;
+use anyhow::{Context, Result, anyhow, bail};
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// How the served stream carries its audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedAudio {
+    /// Decoded and sent as raw 16-bit PCM (RTP L16) at the file's own rate and channels.
+    L16,
+    /// The file's AAC as it is (RTP MPEG4-GENERIC), as most cameras send it.
+    Aac,
+}
+
+pub struct RtspFileServer {
+    main_loop: glib::MainLoop,
+    server: rtsp::RTSPServer,
+    thread: Option<std::thread::JoinHandle<()>>,
+    port: u16,
+    mount: String,
+}
+
+impl RtspFileServer {
+    /// Serve `file` at `rtsp://127.0.0.1:<port>/<mount>`; `port` 0 picks a free one.
+    pub fn start(file: &Path, mount: &str, audio: ServedAudio, port: u16) -> Result<Self> {
+        crate::media::init()?;
+        if !file.is_file() {
+            bail!("RTSP server: file `{}` does not exist", file.display());
+        }
+        let file: PathBuf = std::fs::canonicalize(file)?;
+        let context = glib::MainContext::new();
+        let server = rtsp::RTSPServer::new();
+        server.set_address("127.0.0.1");
+        server.set_service(&port.to_string());
+
+        let factory = rtsp::RTSPMediaFactory::new();
+        factory.set_launch(match audio {
+            ServedAudio::L16 => templates::RTSP_SERVE_MP4_L16.trim(),
+            ServedAudio::Aac => templates::RTSP_SERVE_MP4_AAC.trim(),
+        });
+        factory.set_shared(false);
+        // The file path is a property, never part of the launch description.
+        factory.connect_media_configure(move |_, media| {
+            let element = media.element();
+            if let Some(bin) = element.downcast_ref::<gst::Bin>()
+                && let Some(src) = bin.by_name("file")
+            {
+                src.set_property("location", file.to_string_lossy().as_ref());
+            }
+        });
+        let mounts = server
+            .mount_points()
+            .ok_or_else(|| anyhow!("RTSP server without mount points"))?;
+        let mount = format!("/{}", mount.trim_start_matches('/'));
+        mounts.add_factory(&mount, factory);
+
+        let source = server
+            .attach(Some(&context))
+            .context("RTSP server could not listen on 127.0.0.1")?;
+        let bound = server.bound_port();
+        if bound <= 0 {
+            source.remove();
+            bail!("RTSP server could not bind 127.0.0.1:{port}");
+        }
+        let main_loop = glib::MainLoop::new(Some(&context), false);
+        let thread = {
+            let main_loop = main_loop.clone();
+            std::thread::Builder::new()
+                .name("rtsp-server".into())
+                .spawn(move || {
+                    let _ = context.with_thread_default(|| main_loop.run());
+                    source.remove();
+                })?
+        };
+        Ok(RtspFileServer {
+            main_loop,
+            server,
+            thread: Some(thread),
+            port: bound as u16,
+            mount,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}{}", self.port, self.mount)
+    }
+
+    /// Disconnect every client (their media is torn down), keep listening.
+    pub fn disconnect_clients(&self) {
+        self.server
+            .client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+    }
+
+    pub fn stop(&mut self) {
+        self.disconnect_clients();
+        self.main_loop.quit();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RtspFileServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

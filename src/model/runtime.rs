@@ -1,0 +1,68 @@
+//! The ONNX Runtime environment. avsepd loads the library at run time (ort's `load-dynamic`), from
+//! the path in the config, else `ORT_DYLIB_PATH`, else the copy that `make setup` unpacks from the
+//! pinned PyPI `onnxruntime` wheel, else next to the installed binary.
+
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// File name of the library inside the wheel (`onnxruntime/capi/`).
+pub const LIBRARY_NAME: &str = "libonnxruntime.so.1.32.0";
+
+/// Where the library is looked for, in order, given the configured path (if any).
+pub fn candidates(configured: Option<&Path>) -> Vec<PathBuf> {
+    if let Some(p) = configured {
+        return vec![p.to_path_buf()];
+    }
+    let mut out = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        out.push(PathBuf::from(p));
+    }
+    out.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".cache/onnxruntime/lib")
+            .join(LIBRARY_NAME),
+    );
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(prefix) = exe.parent().and_then(Path::parent)
+    {
+        out.push(prefix.join("lib/avsepd").join(LIBRARY_NAME));
+    }
+    out
+}
+
+static INIT: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+
+/// Load ONNX Runtime once per process; the error names every path that was tried.
+pub fn init(configured: Option<&Path>) -> Result<PathBuf> {
+    let result = INIT.get_or_init(|| {
+        let tried = candidates(configured);
+        let Some(found) = tried.iter().find(|p| p.is_file()) else {
+            let list: Vec<String> = tried.iter().map(|p| format!("`{}`", p.display())).collect();
+            return Err(format!(
+                "ONNX Runtime library not found (tried {}); run `make setup` or set \
+                 daemon.onnxruntime_library",
+                list.join(", ")
+            ));
+        };
+        match ort::init_from(found) {
+            Ok(builder) => {
+                let _ = builder.with_name("avsepd").build();
+                Ok(found.clone())
+            }
+            Err(e) => Err(format!(
+                "ONNX Runtime library `{}` cannot be loaded: {e}",
+                found.display()
+            )),
+        }
+    });
+    match result {
+        Ok(p) => Ok(p.clone()),
+        Err(e) => bail!("{e}"),
+    }
+}
+
+/// The build string of the loaded library (after [`init`]).
+pub fn build_info() -> String {
+    ort::info().to_string()
+}
