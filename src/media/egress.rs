@@ -3,7 +3,7 @@
 
 use crate::media::latency::LatencyTracker;
 use crate::media::templates;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -318,6 +318,7 @@ impl OverlayRtpOutput {
 /// The overlay recorded to an MP4 file (`avsepd separate`).
 pub struct OverlayMp4Recorder {
     inner: AppSrcPipeline,
+    path: std::path::PathBuf,
     first_pts: Option<u64>,
     frames: u64,
 }
@@ -347,6 +348,7 @@ impl OverlayMp4Recorder {
         inner.start()?;
         Ok(OverlayMp4Recorder {
             inner,
+            path: path.to_path_buf(),
             first_pts: None,
             frames: 0,
         })
@@ -364,9 +366,13 @@ impl OverlayMp4Recorder {
         self.frames
     }
 
+    /// Finalise the file; a recording that never got a frame (source without video) is removed
+    /// rather than left as an unplayable stub.
     pub fn finish(&self) -> Result<()> {
         if self.frames == 0 {
-            bail!("overlay recording has no frames");
+            let _ = self.inner.pipeline.set_state(gst::State::Null);
+            let _ = std::fs::remove_file(&self.path);
+            return Ok(());
         }
         self.inner.finish(Duration::from_secs(20))
     }

@@ -77,6 +77,8 @@ pub struct AudioChunk {
     pub pts_ns: u64,
     /// When the appsink handed it over (latency is measured from here).
     pub arrival: Instant,
+    /// The buffer follows a discontinuity (lost packets, a seek): its pts is to be believed.
+    pub discont: bool,
     buffer: gst::MappedBuffer<gst::buffer::Readable>,
 }
 
@@ -382,12 +384,14 @@ fn link_audio(
                 let Some(pts_ns) = running_time(&sample, &buffer) else {
                     return Ok(gst::FlowSuccess::Ok); // untimed audio cannot be aligned
                 };
+                let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
                 let buffer = buffer
                     .into_mapped_buffer_readable()
                     .map_err(|_| gst::FlowError::Error)?;
                 let chunk = AudioChunk {
                     pts_ns,
                     arrival: Instant::now(),
+                    discont,
                     buffer,
                 };
                 let n = chunk.len() as u64;

@@ -12,18 +12,28 @@ use gstreamer::prelude::*;
 use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 /// How the served stream carries its audio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServedAudio {
-    /// Decoded and sent as raw 16-bit PCM (RTP L16) at the file's own rate and channels.
+    /// Decoded to 16 kHz mono (audioconvert ! audioresample) and sent as RTP L16: a test source
+    /// whose every sample can be compared with the file.
     L16,
     /// The file's AAC as it is (RTP MPEG4-GENERIC), as most cameras send it.
     Aac,
 }
 
+/// Holds new clients' media set-up until released (see [`RtspFileServer::hold_clients`]).
+type Gate = Arc<(Mutex<bool>, Condvar)>;
+
+/// Longest a held client waits before it is served anyway.
+const HOLD_LIMIT: Duration = Duration::from_secs(30);
+
 pub struct RtspFileServer {
     main_loop: glib::MainLoop,
+    gate: Gate,
     server: rtsp::RTSPServer,
     thread: Option<std::thread::JoinHandle<()>>,
     port: u16,
@@ -49,8 +59,13 @@ impl RtspFileServer {
             ServedAudio::Aac => templates::RTSP_SERVE_MP4_AAC.trim(),
         });
         factory.set_shared(false);
+        let gate: Gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let held = gate.clone();
         // The file path is a property, never part of the launch description.
         factory.connect_media_configure(move |_, media| {
+            let (lock, cvar) = &*held;
+            let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = cvar.wait_timeout_while(guard, HOLD_LIMIT, |holding| *holding);
             let element = media.element();
             if let Some(bin) = element.downcast_ref::<gst::Bin>()
                 && let Some(src) = bin.by_name("file")
@@ -79,11 +94,15 @@ impl RtspFileServer {
                 .name("rtsp-server".into())
                 .spawn(move || {
                     let _ = context.with_thread_default(|| main_loop.run());
-                    source.remove();
+                    // Stop listening. (SourceId::remove panics if the source is already gone.)
+                    if let Some(s) = context.find_source_by_id(&source) {
+                        s.destroy();
+                    }
                 })?
         };
         Ok(RtspFileServer {
             main_loop,
+            gate,
             server,
             thread: Some(thread),
             port: bound as u16,
@@ -99,6 +118,17 @@ impl RtspFileServer {
         format!("rtsp://127.0.0.1:{}{}", self.port, self.mount)
     }
 
+    /// Hold the media set-up of clients that connect from now on, until [`Self::release_clients`]
+    /// (at most 30 s). Tests use it to have their RTP receivers listening before data flows.
+    pub fn hold_clients(&self) {
+        *self.gate.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    }
+
+    pub fn release_clients(&self) {
+        *self.gate.0.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.gate.1.notify_all();
+    }
+
     /// Disconnect every client (their media is torn down), keep listening.
     pub fn disconnect_clients(&self) {
         self.server
@@ -106,6 +136,7 @@ impl RtspFileServer {
     }
 
     pub fn stop(&mut self) {
+        self.release_clients();
         self.disconnect_clients();
         self.main_loop.quit();
         if let Some(t) = self.thread.take() {

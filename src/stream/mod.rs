@@ -10,8 +10,10 @@
 //! contract does. Output sample n is input sample n: the STFT/iSTFT delay is compensated by stamping
 //! output with the pts of the input samples it was made from.
 
+pub mod align;
+
 use crate::dsp::{HOP, N_BINS, STFT_ISTFT_DELAY, StreamingIstft, StreamingStft};
-use crate::media::NS_PER_SEC;
+
 use crate::media::egress::{
     AudioRtpOutput, OverlayMp4Recorder, OverlayRtpOutput, RtpAudioCodec, RtpTarget,
 };
@@ -22,6 +24,7 @@ use crate::media::latency::{LatencyStats, LatencyTracker};
 use crate::media::record::{Timeline, TimelineFrame, WavRecorder};
 use crate::media::sdp::{self, SdpPayload};
 use crate::model::{CHUNK_FRAMES, Separator};
+use align::{NS_PER_SAMPLE, Placement, PtsAligner};
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rustfft::num_complex::Complex32;
@@ -30,14 +33,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const NS_PER_SAMPLE: u64 = NS_PER_SEC / AUDIO_RATE as u64;
 /// Samples per model chunk (40 ms).
 const CHUNK_SAMPLES: usize = CHUNK_FRAMES * HOP;
-/// A pts jump smaller than this is jitter, absorbed by counting samples.
-const ALIGN_TOLERANCE_NS: u64 = 10_000_000;
-/// A gap longer than this is a discontinuity (reconnect, camera pause): resynchronise instead of
-/// filling it with silence.
-const MAX_FILL_NS: u64 = 2 * NS_PER_SEC;
 
 /// Live RTP outputs of a stream.
 #[derive(Debug, Clone)]
@@ -287,8 +284,8 @@ struct AudioThread {
     masked: Vec<Complex32>,
     out: Vec<Vec<f32>>,
     chunk_frames: usize,
-    /// Running time of input sample 0; input sample i has pts t0 + i * NS_PER_SAMPLE.
-    t0: Option<u64>,
+    /// Input sample index <-> pts.
+    aligner: PtsAligner,
     samples_in: u64,
     /// Output samples produced so far, including the STFT/iSTFT delay at the start.
     produced: u64,
@@ -343,7 +340,7 @@ impl AudioThread {
             masked: vec![Complex32::default(); N_BINS],
             out: vec![vec![0.0; CHUNK_SAMPLES]; slots],
             chunk_frames: 0,
-            t0: None,
+            aligner: PtsAligner::new(),
             samples_in: 0,
             produced: 0,
             real_in: None,
@@ -379,37 +376,40 @@ impl AudioThread {
         self.latency.mark_input(chunk.pts_ns, chunk.arrival);
         let samples = chunk.samples();
         let mut skip = 0usize;
-        let t0 = *self.t0.get_or_insert(chunk.pts_ns);
-        let expected = t0 + self.samples_in * NS_PER_SAMPLE;
-        if chunk.pts_ns > expected + ALIGN_TOLERANCE_NS {
-            let gap = chunk.pts_ns - expected;
-            if gap > MAX_FILL_NS {
-                tracing::warn!(stream = %self.name, gap_ms = gap / 1_000_000, "audio discontinuity: resynchronising");
-                self.counters
-                    .discontinuities
-                    .fetch_add(1, Ordering::Relaxed);
-                self.t0 = Some(chunk.pts_ns - self.samples_in * NS_PER_SAMPLE);
-            } else {
-                let fill = gap / NS_PER_SAMPLE;
+        match self
+            .aligner
+            .place(chunk.pts_ns, samples.len(), chunk.discont)
+        {
+            Placement::FillThenAccept(fill) => {
                 self.counters
                     .audio_gap_samples
                     .fetch_add(fill, Ordering::Relaxed);
                 for _ in 0..fill {
                     self.push_sample(0.0)?;
                 }
+                self.aligner.advance(fill);
             }
-        } else if chunk.pts_ns + ALIGN_TOLERANCE_NS < expected {
-            skip = (((expected - chunk.pts_ns) / NS_PER_SAMPLE) as usize).min(samples.len());
-            self.counters
-                .audio_overlap_samples
-                .fetch_add(skip as u64, Ordering::Relaxed);
+            Placement::Skip(n) => {
+                skip = n;
+                self.counters
+                    .audio_overlap_samples
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Placement::Resync => {
+                tracing::warn!(stream = %self.name, "audio discontinuity: timeline re-anchored");
+                self.counters
+                    .discontinuities
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
         for &s in &samples[skip..] {
             self.push_sample(s)?;
         }
+        let accepted = (samples.len() - skip) as u64;
+        self.aligner.advance(accepted);
         self.counters
             .audio_in_samples
-            .fetch_add((samples.len() - skip) as u64, Ordering::Relaxed);
+            .fetch_add(accepted, Ordering::Relaxed);
         self.counters
             .position_ns
             .store(self.samples_in * NS_PER_SAMPLE, Ordering::Relaxed);
@@ -473,7 +473,7 @@ impl AudioThread {
         if end <= start {
             return Ok(());
         }
-        let pts = self.t0.unwrap_or(0) + (first + start as u64 - delay) * NS_PER_SAMPLE;
+        let pts = self.aligner.pts_of(first + start as u64 - delay);
         for (k, sinks) in self.sinks.iter_mut().enumerate() {
             let samples = &self.out[k][start..end];
             if let Some(rtp) = &mut sinks.rtp {
@@ -491,7 +491,7 @@ impl AudioThread {
 
     /// Push silence until every real input sample has come out of the iSTFT.
     fn flush(&mut self) -> Result<()> {
-        if self.t0.is_none() {
+        if self.aligner.t0().is_none() {
             return Ok(());
         }
         let real = self.samples_in;
@@ -580,9 +580,7 @@ impl VideoThread {
         if let Some(r) = &self.rtp {
             r.finish()?;
         }
-        if let Some(m) = &self.mp4
-            && m.frames() > 0
-        {
+        if let Some(m) = &self.mp4 {
             m.finish()?;
         }
         if let Some((timeline, path)) = &self.timeline {

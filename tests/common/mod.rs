@@ -1,0 +1,268 @@
+//! Helpers shared by the integration tests: real GStreamer decoders and RTP receivers.
+#![allow(dead_code)]
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn avsepd() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_avsepd"))
+}
+
+/// `../shared/data/<rel>`, or None with a message (a user's clone has no shared data).
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let p = repo().join("../shared/data").join(rel);
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIP: {} is absent (shared evaluation data not available)",
+            p.display()
+        );
+        None
+    }
+}
+
+pub fn init() {
+    avsepd::media::init().expect("GStreamer");
+}
+
+/// Pull every F32 sample / every frame out of an appsink until EOS or `deadline`.
+fn drain_appsink(
+    pipeline: &gst::Pipeline,
+    sink: &gst_app::AppSink,
+    deadline: Duration,
+) -> (Vec<f32>, usize) {
+    pipeline.set_state(gst::State::Playing).expect("play");
+    let mut samples = Vec::new();
+    let mut frames = 0;
+    let until = Instant::now() + deadline;
+    while Instant::now() < until {
+        match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
+            Some(s) => {
+                frames += 1;
+                if let Some(b) = s.buffer() {
+                    let map = b.map_readable().expect("map");
+                    if s.caps()
+                        .and_then(|c| c.structure(0).map(|st| st.name().starts_with("audio")))
+                        == Some(true)
+                    {
+                        samples.extend(
+                            map.as_slice()
+                                .chunks_exact(4)
+                                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                        );
+                    }
+                }
+            }
+            None if sink.is_eos() => break,
+            None => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).expect("stop");
+    (samples, frames)
+}
+
+/// A file's audio as GStreamer decodes it to 16 kHz mono (audioconvert ! audioresample).
+pub fn decode_audio_16k(path: &Path) -> Vec<f32> {
+    init();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc")
+        .property("location", path.to_str().unwrap())
+        .build()
+        .unwrap();
+    let dec = gst::ElementFactory::make("decodebin").build().unwrap();
+    let conv = gst::ElementFactory::make("audioconvert").build().unwrap();
+    let res = gst::ElementFactory::make("audioresample").build().unwrap();
+    let sink = gst_app::AppSink::builder()
+        .caps(&avsepd::media::egress::audio_caps())
+        .sync(false)
+        .build();
+    pipeline
+        .add_many([&src, &dec, &conv, &res, sink.upcast_ref()])
+        .unwrap();
+    src.link(&dec).unwrap();
+    gst::Element::link_many([&conv, &res, sink.upcast_ref()]).unwrap();
+    let conv_weak = conv.downgrade();
+    dec.connect_pad_added(move |_, pad| {
+        let is_audio = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("audio/")))
+            == Some(true);
+        if let (true, Some(conv)) = (is_audio, conv_weak.upgrade()) {
+            let _ = pad.link(&conv.static_pad("sink").unwrap());
+        }
+    });
+    drain_appsink(&pipeline, &sink, Duration::from_secs(60)).0
+}
+
+/// Decode a video file and count its frames.
+pub fn count_video_frames(path: &Path) -> usize {
+    init();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc")
+        .property("location", path.to_str().unwrap())
+        .build()
+        .unwrap();
+    let dec = gst::ElementFactory::make("decodebin").build().unwrap();
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    pipeline.add_many([&src, &dec, sink.upcast_ref()]).unwrap();
+    src.link(&dec).unwrap();
+    let sink_weak = sink.downgrade();
+    dec.connect_pad_added(move |_, pad| {
+        let is_video = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+            == Some(true);
+        if let (true, Some(sink)) = (is_video, sink_weak.upgrade()) {
+            let _ = pad.link(&sink.static_pad("sink").unwrap());
+        }
+    });
+    drain_appsink(&pipeline, &sink, Duration::from_secs(60)).1
+}
+
+pub fn read_wav(path: &Path) -> (hound::WavSpec, Vec<f32>) {
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = r.spec();
+    let s = r
+        .samples::<i16>()
+        .map(|s| s.unwrap() as f32 / 32768.0)
+        .collect();
+    (spec, s)
+}
+
+/// An RTP receiver built from an SDP file: udpsrc with the SDP's caps ! rtpjitterbuffer !
+/// decodebin, collecting audio (16 kHz mono f32) or counting video frames.
+pub struct RtpReceiver {
+    pipeline: gst::Pipeline,
+    pub samples: Arc<Mutex<Vec<f32>>>,
+    pub frames: Arc<Mutex<usize>>,
+}
+
+impl RtpReceiver {
+    pub fn from_sdp(path: &Path) -> RtpReceiver {
+        init();
+        let text = std::fs::read(path).unwrap();
+        let msg = gstreamer_sdp::SDPMessage::parse_buffer(&text).expect("valid SDP");
+        let media = msg.media(0).expect("SDP has a media section");
+        let port = media.port();
+        let pt: i32 = media.format(0).unwrap().parse().unwrap();
+        let mut caps = media.caps_from_media(pt).expect("caps from SDP");
+        {
+            let c = caps.make_mut();
+            let s = c.structure_mut(0).unwrap();
+            s.set_name("application/x-rtp");
+        }
+        media
+            .attributes_to_caps(caps.make_mut())
+            .expect("SDP attributes");
+        let is_audio = media.media() == Some("audio");
+        let pipeline = gst::Pipeline::new();
+        let src = gst::ElementFactory::make("udpsrc")
+            .property("port", port as i32)
+            .property("address", "127.0.0.1")
+            .property("caps", &caps)
+            .property("buffer-size", 4 * 1024 * 1024i32)
+            .build()
+            .unwrap();
+        let jb = gst::ElementFactory::make("rtpjitterbuffer")
+            .property("latency", 200u32)
+            .build()
+            .unwrap();
+        let dec = gst::ElementFactory::make("decodebin").build().unwrap();
+        pipeline.add_many([&src, &jb, &dec]).unwrap();
+        gst::Element::link_many([&src, &jb, &dec]).unwrap();
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let frames = Arc::new(Mutex::new(0usize));
+        let tail: Vec<gst::Element> = if is_audio {
+            vec![
+                gst::ElementFactory::make("audioconvert").build().unwrap(),
+                gst::ElementFactory::make("audioresample").build().unwrap(),
+            ]
+        } else {
+            vec![gst::ElementFactory::make("videoconvert").build().unwrap()]
+        };
+        let sink = gst_app::AppSink::builder().sync(false).build();
+        if is_audio {
+            sink.set_caps(Some(&avsepd::media::egress::audio_caps()));
+        }
+        pipeline.add_many(tail.iter()).unwrap();
+        pipeline.add(&sink).unwrap();
+        let mut chain: Vec<&gst::Element> = tail.iter().collect();
+        chain.push(sink.upcast_ref());
+        gst::Element::link_many(chain).unwrap();
+        let (s2, f2) = (samples.clone(), frames.clone());
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    *f2.lock().unwrap() += 1;
+                    if is_audio && let Some(b) = sample.buffer() {
+                        let map = b.map_readable().map_err(|_| gst::FlowError::Error)?;
+                        s2.lock().unwrap().extend(
+                            map.as_slice()
+                                .chunks_exact(4)
+                                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                        );
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        let first = tail[0].clone();
+        dec.connect_pad_added(move |_, pad| {
+            let _ = pad.link(&first.static_pad("sink").unwrap());
+        });
+        pipeline
+            .set_state(gst::State::Playing)
+            .expect("receiver plays");
+        RtpReceiver {
+            pipeline,
+            samples,
+            frames,
+        }
+    }
+
+    pub fn stop(&self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+impl Drop for RtpReceiver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Wait until `path` exists (bounded).
+pub fn wait_for_file(path: &Path, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if path.is_file() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+/// A base port with `span` free UDP ports above it, different for each caller.
+pub fn free_udp_ports(span: u16) -> u16 {
+    use std::net::UdpSocket;
+    let start = 20000 + (std::process::id() % 2000) as u16 * 8;
+    let mut base = start;
+    loop {
+        let ok = (0..span).all(|i| UdpSocket::bind(("127.0.0.1", base + i)).is_ok());
+        if ok {
+            return base;
+        }
+        base = base.wrapping_add(span + 2).max(20000);
+    }
+}
