@@ -28,10 +28,14 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
     let dir = tempfile::tempdir().unwrap();
     let base = free_udp_ports(102);
     let config = dir.path().join("avsepd.toml");
+    let api = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     std::fs::write(
         &config,
         format!(
-            "[egress]\nrtp_host = \"127.0.0.1\"\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\n\n\
+            "[daemon]\nlisten = \"{api}\"\n\n[egress]\nrtp_host = \"127.0.0.1\"\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\n\n\
              [streams.door]\nurl = \"{url}\"\ntransport = \"tcp\"\nbase_port = {base}\n",
             sdp = dir.path().display(),
             url = server.url()
@@ -60,6 +64,17 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
     let video_rx = RtpReceiver::from_sdp(&video_sdp);
     std::thread::sleep(Duration::from_millis(300)); // receivers reach PLAYING
     server.release_clients();
+
+    // Mid-stream, the control endpoint reports the stream as up and counting.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(http_get(api, "/healthz").starts_with("HTTP/1.1 200"));
+    let metrics = http_get(api, "/metrics");
+    let samples = metric(&metrics, "avsepd_audio_in_samples_total{stream=\"door\"}");
+    assert!(
+        samples > 16_000.0,
+        "after 3 s the stream has counted {samples} samples\n{metrics}"
+    );
+    assert_eq!(metric(&metrics, "avsepd_stream_up{stream=\"door\"}"), 1.0);
 
     // The clip is 10 s of real time; the daemon exits at its end.
     let started = Instant::now();
@@ -109,4 +124,24 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
     );
     // The daemon's own accounting agrees: nothing dropped.
     assert!(stderr.contains("\"audio_dropped_buffers\":0"), "{stderr}");
+}
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The value of one Prometheus sample line.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .map(|v| v.trim().parse::<f64>().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no `{series}` in\n{text}"))
 }

@@ -26,10 +26,17 @@ fn separate_real_clip_over_rtsp_bypass() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "separate failed: {}\n{stderr}", run.status);
+    assert!(
+        run.status.success(),
+        "separate failed: {}\n{stderr}",
+        run.status
+    );
 
     let (spec, wav) = read_wav(&out.path().join("speaker-0.wav"));
-    assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (16_000, 1, 16));
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (16_000, 1, 16)
+    );
     let (lag, snr) = avsepd::dsp::aligned_snr_db(&reference, &wav, 16_000).unwrap();
     eprintln!(
         "speaker-0.wav: {} samples (reference {}), SNR {snr:.1} dB at lag {lag}",
@@ -37,17 +44,27 @@ fn separate_real_clip_over_rtsp_bypass() {
         reference.len()
     );
     assert!(snr >= 40.0, "SNR {snr:.1} dB");
-    assert!(wav.len() as f64 >= 0.98 * reference.len() as f64, "audio lost");
+    assert!(
+        wav.len() as f64 >= 0.98 * reference.len() as f64,
+        "audio lost"
+    );
 
     let frames = count_video_frames(&out.path().join("overlay.mp4"));
     eprintln!("overlay.mp4: {frames} frames (clip {clip_frames})");
     let ratio = frames as f64 / clip_frames as f64;
-    assert!((0.95..=1.05).contains(&ratio), "overlay {frames} frames vs clip {clip_frames}");
+    assert!(
+        (0.95..=1.05).contains(&ratio),
+        "overlay {frames} frames vs clip {clip_frames}"
+    );
 
     let timeline: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("timeline.json")).unwrap()).unwrap();
     let entries = timeline["frames"].as_array().unwrap();
-    assert_eq!(entries.len(), frames, "one timeline entry per overlay frame");
+    assert_eq!(
+        entries.len(),
+        frames,
+        "one timeline entry per overlay frame"
+    );
     let pts: Vec<u64> = entries.iter().map(|f| f["pts"].as_u64().unwrap()).collect();
     assert!(pts.windows(2).all(|w| w[1] > w[0]), "timeline pts increase");
 }

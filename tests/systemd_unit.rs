@@ -6,7 +6,11 @@ use std::process::Command;
 
 #[test]
 fn unit_verifies_against_the_built_binary() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIP: systemd-analyze is not installed (Debian package `systemd`)");
         return;
     }
@@ -17,7 +21,10 @@ fn unit_verifies_against_the_built_binary() {
     let unit = unit
         .replace("/usr/local/bin/avsepd", bin.to_str().unwrap())
         .replace("/etc/avsepd/avsepd.toml", config.to_str().unwrap());
-    assert!(unit.contains(bin.to_str().unwrap()), "ExecStart was not rewritten");
+    assert!(
+        unit.contains(bin.to_str().unwrap()),
+        "ExecStart was not rewritten"
+    );
     let path = dir.path().join("avsepd.service");
     std::fs::write(&path, unit).unwrap();
     let out = Command::new("systemd-analyze")
@@ -25,12 +32,31 @@ fn unit_verifies_against_the_built_binary() {
         .arg(&path)
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Lines about the host's own units are not ours; anything naming our unit is a finding.
-    let ours: Vec<&str> = text.lines().filter(|l| l.contains("avsepd.service")).collect();
-    assert!(out.status.success() && ours.is_empty(), "systemd-analyze verify: {}\n{text}", out.status);
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("avsepd.service"))
+        .collect();
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify: {}\n{text}",
+        out.status
+    );
 
     // And the config the unit points at passes the unit's ExecStartPre check.
-    let check = Command::new(&bin).arg("check-config").arg(&config).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let check = Command::new(&bin)
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }

@@ -5,6 +5,14 @@ use avsepd::config::{AudioCodec, Config, StreamConfig, Transport};
 use avsepd::media::egress::RtpAudioCodec;
 use avsepd::media::ingest::{Backpressure, IngestOptions, RtspTransport};
 use avsepd::stream::{RtpOutputs, Stream, StreamReport, StreamSpec};
+
+/// Wrap specs into shareable streams (the control API reads their counters).
+pub fn streams(specs: Vec<StreamSpec>) -> Vec<Arc<Stream>> {
+    specs
+        .into_iter()
+        .map(|s| Arc::new(Stream::new(s)))
+        .collect()
+}
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -53,15 +61,15 @@ pub fn live_spec(cfg: &Config, name: &str, sc: &StreamConfig) -> Result<StreamSp
 }
 
 /// Run streams, each on its own thread, until all have ended or `stop` is set.
-pub fn run_all(specs: Vec<StreamSpec>, stop: Arc<AtomicBool>) -> Vec<Result<StreamReport>> {
-    let handles: Vec<_> = specs
+pub fn run_all(streams: Vec<Arc<Stream>>, stop: Arc<AtomicBool>) -> Vec<Result<StreamReport>> {
+    let handles: Vec<_> = streams
         .into_iter()
-        .map(|spec| {
+        .map(|stream| {
             let stop = stop.clone();
-            let name = spec.name.clone();
+            let name = stream.spec.name.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("{name}-supervisor"))
-                .spawn(move || Stream::new(spec).run(&stop));
+                .spawn(move || stream.run(&stop));
             (name, handle)
         })
         .collect();

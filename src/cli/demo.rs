@@ -79,7 +79,7 @@ pub fn main(args: DemoArgs) -> Result<ExitCode> {
         println!("  ffplay -protocol_whitelist file,udp,rtp {s}");
     }
     let stop = avsepd::control::signals::watch()?;
-    let reports = common::run_all(vec![spec], stop);
+    let reports = common::run_all(common::streams(vec![spec]), stop);
     let code = common::finish(reports)?;
     println!(
         "recordings: {0}/speaker-0.wav, {0}/overlay.mp4, {0}/timeline.json",

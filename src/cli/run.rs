@@ -84,6 +84,8 @@ pub fn main(args: RunArgs) -> Result<ExitCode> {
             "starting"
         );
     }
-    let reports = common::run_all(specs, stop);
+    let streams = common::streams(specs);
+    avsepd::control::http::serve(cfg.daemon.listen, streams.clone())?;
+    let reports = common::run_all(streams, stop);
     common::finish(reports)
 }

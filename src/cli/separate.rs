@@ -64,13 +64,18 @@ pub fn main(args: SeparateArgs) -> Result<ExitCode> {
         Some(d) => Some(Duration::from_secs_f64(d)),
         None => None,
     };
+    // The limit is applied where buffers leave the pipeline: a file decodes far ahead of the
+    // compute threads, so stopping on the stream's position would still process whatever is
+    // queued (the whole clip, for a short one). Each branch ends exactly at the limit, and the
+    // stream ends when both have; a live source also keeps the position check as a backstop.
+    ingest.max_duration_ns = max_duration.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     let spec = StreamSpec {
         name: "separate".into(),
         ingest,
         rtp: None,
         record_dir: Some(args.out.clone()),
         stall_timeout: super::common::STALL_TIMEOUT,
-        max_duration,
+        max_duration: if live { max_duration } else { None },
     };
     let stop = avsepd::control::signals::watch()?;
     let stream = Arc::new(Stream::new(spec));

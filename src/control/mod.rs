@@ -1,4 +1,5 @@
-//! Control plane: logging, signals. (The HTTP API, metrics and systemd notify build on this.)
+//! Control plane: logging, signals, a small HTTP endpoint (health, Prometheus metrics, streams).
 
+pub mod http;
 pub mod logging;
 pub mod signals;

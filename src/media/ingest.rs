@@ -53,6 +53,10 @@ pub struct IngestOptions {
     /// Channel capacities in buffers.
     pub audio_capacity: usize,
     pub video_capacity: usize,
+    /// Deliver at most this much input (ns of running time from the first buffer of either
+    /// branch); each branch then ends as at EOS. Cutting here, not downstream, keeps buffers that
+    /// are already queued from running past the limit. `None`: until the source ends.
+    pub max_duration_ns: Option<u64>,
 }
 
 impl IngestOptions {
@@ -67,6 +71,7 @@ impl IngestOptions {
             backpressure: Backpressure::DropAndCount,
             audio_capacity: 512,
             video_capacity: 16,
+            max_duration_ns: None,
         }
     }
 }
@@ -179,11 +184,15 @@ impl Ingest {
         let video_slot: SenderSlot<VideoFrame> = Arc::new(Mutex::new(Some(video_tx)));
         let linked = Arc::new(Mutex::new((false, false)));
         let stopping = Arc::new(AtomicBool::new(false));
+        let cut = Cut {
+            limit_ns: opts.max_duration_ns,
+            origin: Arc::new(AtomicU64::new(u64::MAX)),
+        };
 
         {
             let pipeline_weak = pipeline.downgrade();
             let (opts, counters, linked) = (opts.clone(), counters.clone(), linked.clone());
-            let stopping = stopping.clone();
+            let (stopping, cut) = (stopping.clone(), cut.clone());
             let (audio_slot, video_slot, event_tx) =
                 (audio_slot.clone(), video_slot.clone(), event_tx.clone());
             decode.connect_pad_added(move |_, pad| {
@@ -205,6 +214,7 @@ impl Ingest {
                         audio_slot.clone(),
                         counters.clone(),
                         stopping.clone(),
+                        cut.clone(),
                     )
                 } else if kind.starts_with("video/") && !linked.1 {
                     linked.1 = true;
@@ -215,6 +225,7 @@ impl Ingest {
                         video_slot.clone(),
                         counters.clone(),
                         stopping.clone(),
+                        cut.clone(),
                     )
                 } else {
                     tracing::debug!(caps = %kind, "ignoring an extra or unsupported stream");
@@ -313,6 +324,31 @@ fn take<T>(slot: &SenderSlot<T>) {
     slot.lock().unwrap_or_else(|p| p.into_inner()).take();
 }
 
+/// [`IngestOptions::max_duration_ns`] as the appsinks apply it: both branches share one origin,
+/// the running time of the first buffer either of them sees.
+#[derive(Clone)]
+struct Cut {
+    limit_ns: Option<u64>,
+    /// `u64::MAX` until the first buffer.
+    origin: Arc<AtomicU64>,
+}
+
+impl Cut {
+    /// The running time at which input ends, given a buffer's; `None` without a limit.
+    fn end_ns(&self, pts_ns: u64) -> Option<u64> {
+        let limit = self.limit_ns?;
+        let origin =
+            match self
+                .origin
+                .compare_exchange(u64::MAX, pts_ns, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => pts_ns,
+                Err(first) => first,
+            };
+        Some(origin.saturating_add(limit))
+    }
+}
+
 /// RTSP knobs are properties of rtspsrc, which uridecodebin creates: set them as it appears.
 fn configure_source(decode: &gst::Element, opts: &IngestOptions) {
     let (transport, latency) = (opts.transport, opts.latency_ms);
@@ -360,6 +396,7 @@ fn link_audio(
     slot: SenderSlot<AudioChunk>,
     counters: Arc<IngestCounters>,
     stopping: Arc<AtomicBool>,
+    cut: Cut,
 ) -> Result<()> {
     let bin = templates::bin(templates::INGEST_AUDIO, "ingest-audio")?;
     templates::ghost_sink(&bin, "queue")?;
@@ -385,6 +422,30 @@ fn link_audio(
                     return Ok(gst::FlowSuccess::Ok); // untimed audio cannot be aligned
                 };
                 let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+                // The duration limit: drop what lies past it, trim the buffer that straddles it.
+                let mut last = false;
+                let buffer = match cut.end_ns(pts_ns) {
+                    Some(end) if pts_ns >= end => {
+                        take(&slot);
+                        return Err(gst::FlowError::Eos);
+                    }
+                    Some(end) => {
+                        let ns_per_sample = 1_000_000_000 / AUDIO_RATE as u64;
+                        let keep = (end - pts_ns).div_ceil(ns_per_sample);
+                        let keep_bytes = usize::try_from(keep)
+                            .unwrap_or(usize::MAX)
+                            .saturating_mul(4);
+                        if keep_bytes < buffer.size() {
+                            last = true;
+                            buffer
+                                .copy_region(gst::BufferCopyFlags::MEMORY, 0..keep_bytes)
+                                .map_err(|_| gst::FlowError::Error)?
+                        } else {
+                            buffer
+                        }
+                    }
+                    None => buffer,
+                };
                 let buffer = buffer
                     .into_mapped_buffer_readable()
                     .map_err(|_| gst::FlowError::Error)?;
@@ -397,13 +458,18 @@ fn link_audio(
                 let n = chunk.len() as u64;
                 counters.audio_buffers.fetch_add(1, Ordering::Relaxed);
                 counters.audio_samples.fetch_add(n, Ordering::Relaxed);
-                forward(
+                let flow = forward(
                     &slot,
                     chunk,
                     policy,
                     &counters.audio_dropped_buffers,
                     &stopping,
-                )
+                );
+                if last {
+                    take(&slot);
+                    return flow.and(Err(gst::FlowError::Eos));
+                }
+                flow
             })
             .eos(move |_| take(&eos_slot))
             .build(),
@@ -418,6 +484,7 @@ fn link_video(
     slot: SenderSlot<VideoFrame>,
     counters: Arc<IngestCounters>,
     stopping: Arc<AtomicBool>,
+    cut: Cut,
 ) -> Result<()> {
     let bin = templates::bin(templates::INGEST_VIDEO, "ingest-video")?;
     templates::ghost_sink(&bin, "queue")?;
@@ -444,6 +511,10 @@ fn link_video(
                 let Some(pts_ns) = running_time(&sample, &buffer) else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
+                if cut.end_ns(pts_ns).is_some_and(|end| pts_ns >= end) {
+                    take(&slot);
+                    return Err(gst::FlowError::Eos);
+                }
                 counters.video_frames.fetch_add(1, Ordering::Relaxed);
                 let frame = VideoFrame {
                     pts_ns,

@@ -60,10 +60,15 @@ impl WavRecorder {
         self.samples
     }
 
+    /// Finalise the header. A file that never got a sample (a source without audio, a source
+    /// that failed before its first buffer) is removed rather than left as an empty stub.
     pub fn finish(&mut self) -> Result<()> {
         if let Some(w) = self.writer.take() {
             w.finalize()
                 .with_context(|| format!("finishing `{}`", self.path.display()))?;
+            if self.samples == 0 {
+                let _ = std::fs::remove_file(&self.path);
+            }
         }
         Ok(())
     }

@@ -52,6 +52,7 @@ mod tests {
 
     #[test]
     fn l16_sdp_parses_with_gstreamer() {
+        crate::media::init().expect("GStreamer");
         let text = describe("door speaker 0", "127.0.0.1", 5000, SdpPayload::L16);
         let msg = gstreamer_sdp::SDPMessage::parse_buffer(text.as_bytes()).expect("valid SDP");
         let media = msg.media(0).expect("one media");

@@ -45,21 +45,33 @@ pub fn init(configured: Option<&Path>) -> Result<PathBuf> {
                 list.join(", ")
             ));
         };
-        match ort::init_from(found) {
-            Ok(builder) => {
-                let _ = builder.with_name("avsepd").build();
-                Ok(found.clone())
-            }
-            Err(e) => Err(format!(
-                "ONNX Runtime library `{}` cannot be loaded: {e}",
-                found.display()
-            )),
-        }
+        load(found)
+            .map(|_| found.clone())
+            .map_err(|e| e.to_string())
     });
     match result {
         Ok(p) => Ok(p.clone()),
         Err(e) => bail!("{e}"),
     }
+}
+
+/// Load the library at `path` and create the process-wide environment. Fails with the path named
+/// when the file is missing or is not a loadable ONNX Runtime library.
+fn load(path: &Path) -> Result<()> {
+    if !path.is_file() {
+        bail!("ONNX Runtime library `{}` does not exist", path.display());
+    }
+    let builder = ort::init_from(path).map_err(|e| {
+        anyhow::anyhow!(
+            "ONNX Runtime library `{}` cannot be loaded: {e}",
+            path.display()
+        )
+    })?;
+    builder
+        .with_name("avsepd")
+        .build()
+        .map_err(|e| anyhow::anyhow!("ONNX Runtime `{}`: {e}", path.display()))?;
+    Ok(())
 }
 
 /// The build string of the loaded library (after [`init`]).

@@ -78,6 +78,12 @@ pub struct StreamCounters {
     pub position_ns: AtomicU64,
     /// The source's duration when it has one (files), else 0.
     pub duration_ns: AtomicU64,
+    /// Mirrored from the ingest by the supervisor (about every 100 ms).
+    pub audio_dropped_buffers: AtomicU64,
+    pub video_in_frames: AtomicU64,
+    pub video_dropped_frames: AtomicU64,
+    /// True while data arrives (within the stall timeout).
+    pub up: AtomicBool,
 }
 
 /// What a finished stream reports.
@@ -178,10 +184,12 @@ impl Stream {
                 self.counters.duration_ns.store(d, Ordering::Relaxed);
             }
             let c = &ingest.counters;
+            self.mirror_ingest(c);
             let progress =
                 c.audio_buffers.load(Ordering::Relaxed) + c.video_frames.load(Ordering::Relaxed);
             if progress != last_progress.0 {
                 last_progress = (progress, Instant::now());
+                self.counters.up.store(true, Ordering::Relaxed);
             } else if last_progress.1.elapsed() > spec.stall_timeout {
                 let e = format!(
                     "source `{}`: no data for {:.1} s",
@@ -200,6 +208,7 @@ impl Stream {
             }
         }
         // Stop the source; the threads drain what is queued, flush and finish their outputs.
+        self.counters.up.store(false, Ordering::Relaxed);
         ingest.stop();
         quit.store(true, Ordering::SeqCst);
         let audio_result = audio
@@ -227,6 +236,19 @@ impl Stream {
         audio_result.context("audio stage")?;
         video_result.context("video stage")?;
         Ok(report)
+    }
+}
+
+impl Stream {
+    /// Copy the ingest's counters into the stream's, where the control API reads them.
+    fn mirror_ingest(&self, c: &crate::media::ingest::IngestCounters) {
+        let m = &self.counters;
+        let copy = |to: &AtomicU64, from: &AtomicU64| {
+            to.store(from.load(Ordering::Relaxed), Ordering::Relaxed)
+        };
+        copy(&m.audio_dropped_buffers, &c.audio_dropped_buffers);
+        copy(&m.video_in_frames, &c.video_frames);
+        copy(&m.video_dropped_frames, &c.video_dropped_frames);
     }
 }
 
@@ -583,7 +605,10 @@ impl VideoThread {
         if let Some(m) = &self.mp4 {
             m.finish()?;
         }
-        if let Some((timeline, path)) = &self.timeline {
+        // Like the WAV and MP4 files, the timeline exists only when there is something in it.
+        if let Some((timeline, path)) = &self.timeline
+            && !timeline.frames.is_empty()
+        {
             timeline.write(path)?;
         }
         Ok(())
