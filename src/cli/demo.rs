@@ -70,12 +70,13 @@ pub fn main(args: DemoArgs) -> Result<ExitCode> {
         p0 = sc.base_port,
         po = sc.overlay_port()
     );
-    for sdp in ["demo-speaker-0.sdp", "demo-overlay.sdp"] {
+    for (sdp, sink) in [
+        ("demo-speaker-0.sdp", "audioconvert ! autoaudiosink"),
+        ("demo-overlay.sdp", "videoconvert ! autovideosink"),
+    ] {
         let s = args.out.join(sdp);
         let s = s.display();
-        println!(
-            "  gst-launch-1.0 filesrc location={s} ! sdpdemux ! decodebin ! autoaudiosink  (or autovideosink)"
-        );
+        println!("  gst-launch-1.0 filesrc location={s} ! sdpdemux ! decodebin ! {sink}");
         println!("  ffplay -protocol_whitelist file,udp,rtp {s}");
     }
     let stop = avsepd::control::signals::watch()?;
