@@ -32,6 +32,7 @@ pub fn candidates(configured: Option<&Path>) -> Vec<PathBuf> {
 }
 
 static INIT: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+static ENV: OnceLock<ort::environment::Environment> = OnceLock::new();
 
 /// Load ONNX Runtime once per process; the error names every path that was tried.
 pub fn init(configured: Option<&Path>) -> Result<PathBuf> {
@@ -46,10 +47,15 @@ pub fn init(configured: Option<&Path>) -> Result<PathBuf> {
             ));
         };
         match ort::init_from(found) {
-            Ok(builder) => {
-                let _ = builder.with_name("avsepd").build();
-                Ok(found.clone())
-            }
+            Ok(builder) => match builder.with_name("avsepd").build() {
+                // Kept for the life of the process: ort only holds a weak reference, and every
+                // session builder needs the environment (see `environment`).
+                Ok(env) => {
+                    let _ = ENV.set(env);
+                    Ok(found.clone())
+                }
+                Err(e) => Err(format!("ONNX Runtime environment: {e}")),
+            },
             Err(e) => Err(format!(
                 "ONNX Runtime library `{}` cannot be loaded: {e}",
                 found.display()
@@ -60,6 +66,13 @@ pub fn init(configured: Option<&Path>) -> Result<PathBuf> {
         Ok(p) => Ok(p.clone()),
         Err(e) => bail!("{e}"),
     }
+}
+
+/// The process-wide environment that sessions are built in: `Session::builder(environment(..)?)`.
+pub fn environment(configured: Option<&Path>) -> Result<&'static ort::environment::Environment> {
+    init(configured)?;
+    ENV.get()
+        .ok_or_else(|| anyhow::anyhow!("ONNX Runtime environment was not created"))
 }
 
 /// The build string of the loaded library (after [`init`]).
