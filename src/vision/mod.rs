@@ -7,6 +7,7 @@ pub mod crop;
 pub mod decode;
 pub mod detector;
 pub mod image;
+pub mod offline;
 pub mod pipeline;
 pub mod still;
 pub mod tracker;
