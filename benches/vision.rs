@@ -16,7 +16,7 @@ use std::time::Instant;
 const W: usize = 1280;
 const H: usize = 720;
 
-/// `n` frames of the scene, each shifted by 4 px.
+/// `n` frames of the scene, the faces moving 4 to 8 px per frame.
 fn frames(n: usize) -> Vec<Vec<u8>> {
     let face =
         load_rgb(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/faces/astronaut.png"))
@@ -29,7 +29,9 @@ fn frames(n: usize) -> Vec<Vec<u8>> {
             let mut f = vec![128u8; W * H * 3];
             match &face {
                 Some(img) => {
-                    for (x0, y0) in [(40 + 4 * k, 100), (700, 150 + 2 * k)] {
+                    // Back and forth, so looping over the frames does not make the faces jump.
+                    let t = k.min(n - k);
+                    for (x0, y0) in [(40 + 8 * t, 100), (700, 150 + 4 * t)] {
                         for y in 0..img.height.min(H - y0) {
                             let n = img.width.min(W - x0) * 3;
                             let dst = (y0 + y) * W * 3 + x0 * 3;
