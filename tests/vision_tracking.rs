@@ -40,7 +40,7 @@ fn check_main_tracks(frames: &[Vec<(u64, BBox)>], speakers: usize) -> Vec<f64> {
         }
     }
     let mut ids: Vec<(u64, usize)> = count.into_iter().collect();
-    ids.sort_by(|a, b| b.1.cmp(&a.1));
+    ids.sort_by_key(|&(id, n)| (std::cmp::Reverse(n), id));
     let mut coverage = Vec::new();
     for &(id, n) in ids.iter().take(speakers) {
         let frac = n as f64 / frames.len() as f64;

@@ -68,7 +68,7 @@ impl FacePipeline {
         out: &mut Vec<FaceObs>,
     ) -> Result<()> {
         out.clear();
-        if self.frame % self.cfg.every.max(1) as u64 == 0 {
+        if self.frame.is_multiple_of(self.cfg.every.max(1) as u64) {
             self.detector
                 .detect(img, self.cfg.detect_long_side, &mut self.dets)?;
             self.tracker.update(pts, &self.dets);
