@@ -123,19 +123,25 @@ impl Tracker {
         self.assign(pts, dets);
 
         // Pass 2: what is left, by centre distance relative to size, nearest first; sizes must
-        // roughly agree so two people side by side are not swapped.
+        // roughly agree so two people side by side are not swapped. The distance is to the
+        // prediction or to the last seen place, whichever is nearer: a head that turns back
+        // between two detections is far from where constant velocity puts it.
         self.pairs.clear();
         for (ti, pb) in self.predicted.iter().enumerate() {
             if self.track_used[ti] {
                 continue;
             }
             let (pc, pw) = (centre(pb), pb[2] - pb[0]);
+            let lc = centre(&self.tracks[ti].bbox);
             for (di, d) in dets.iter().enumerate() {
                 if self.det_used[di] {
                     continue;
                 }
                 let (dc, dw) = (centre(&d.bbox), d.bbox[2] - d.bbox[0]);
-                let dist = (pc[0] - dc[0]).hypot(pc[1] - dc[1]) / pw.max(1.0);
+                let near = (pc[0] - dc[0])
+                    .hypot(pc[1] - dc[1])
+                    .min((lc[0] - dc[0]).hypot(lc[1] - dc[1]));
+                let dist = near / pw.max(1.0);
                 let ratio = dw / pw.max(1.0);
                 if dist < self.cfg.max_centre_dist && (0.6..1.6).contains(&ratio) {
                     self.pairs.push((-dist, ti, di));
@@ -217,6 +223,17 @@ mod tests {
         }
         let ids: Vec<u64> = t.tracks().iter().map(|t| t.id).collect();
         assert_eq!(ids, vec![1, 2]);
+    }
+
+    #[test]
+    fn head_turning_back_between_detections_keeps_id() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        // Moving left 25 px per detection, then 36 px right: far from the prediction.
+        for (k, x) in [300.0, 275.0, 250.0, 225.0, 261.0].into_iter().enumerate() {
+            t.update(k as u64 * 5 * FRAME, &[det(x, 160.0, 86.0)]);
+        }
+        assert_eq!(t.tracks().len(), 1);
+        assert_eq!(t.tracks()[0].id, 1);
     }
 
     #[test]
