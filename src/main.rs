@@ -36,6 +36,8 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Serve the bundled demo clip over an in-process RTSP server and run the daemon on it.
     Demo(cli::demo::DemoArgs),
+    /// Find faces in an image, or track them through a video (boxes, scores, landmarks, ids).
+    Faces(cli::faces::FacesArgs),
     /// Validate a config file: exit 0, or 78 with every error listed.
     CheckConfig {
         /// The TOML file.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Separate(args) => cli::separate::main(args),
         Command::Bench(args) => cli::bench::main(args),
         Command::Demo(args) => cli::demo::main(args),
+        Command::Faces(args) => cli::faces::main(args),
         Command::CheckConfig { file } => cli::check_config::main(&file),
     };
     match result {

@@ -4,5 +4,6 @@ pub mod bench;
 pub mod check_config;
 pub mod common;
 pub mod demo;
+pub mod faces;
 pub mod run;
 pub mod separate;

@@ -32,6 +32,7 @@ pub fn candidates(configured: Option<&Path>) -> Vec<PathBuf> {
 }
 
 static INIT: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+static ENV: OnceLock<ort::environment::Environment> = OnceLock::new();
 
 /// Load ONNX Runtime once per process; the error names every path that was tried.
 pub fn init(configured: Option<&Path>) -> Result<PathBuf> {
@@ -45,9 +46,21 @@ pub fn init(configured: Option<&Path>) -> Result<PathBuf> {
                 list.join(", ")
             ));
         };
-        load(found)
-            .map(|_| found.clone())
-            .map_err(|e| e.to_string())
+        match ort::init_from(found) {
+            Ok(builder) => match builder.with_name("avsepd").build() {
+                // Kept for the life of the process: ort only holds a weak reference, and every
+                // session builder needs the environment (see `environment`).
+                Ok(env) => {
+                    let _ = ENV.set(env);
+                    Ok(found.clone())
+                }
+                Err(e) => Err(format!("ONNX Runtime environment: {e}")),
+            },
+            Err(e) => Err(format!(
+                "ONNX Runtime library `{}` cannot be loaded: {e}",
+                found.display()
+            )),
+        }
     });
     match result {
         Ok(p) => Ok(p.clone()),
@@ -55,23 +68,11 @@ pub fn init(configured: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-/// Load the library at `path` and create the process-wide environment. Fails with the path named
-/// when the file is missing or is not a loadable ONNX Runtime library.
-fn load(path: &Path) -> Result<()> {
-    if !path.is_file() {
-        bail!("ONNX Runtime library `{}` does not exist", path.display());
-    }
-    let builder = ort::init_from(path).map_err(|e| {
-        anyhow::anyhow!(
-            "ONNX Runtime library `{}` cannot be loaded: {e}",
-            path.display()
-        )
-    })?;
-    builder
-        .with_name("avsepd")
-        .build()
-        .map_err(|e| anyhow::anyhow!("ONNX Runtime `{}`: {e}", path.display()))?;
-    Ok(())
+/// The process-wide environment that sessions are built in: `Session::builder(environment(..)?)`.
+pub fn environment(configured: Option<&Path>) -> Result<&'static ort::environment::Environment> {
+    init(configured)?;
+    ENV.get()
+        .ok_or_else(|| anyhow::anyhow!("ONNX Runtime environment was not created"))
 }
 
 /// The build string of the loaded library (after [`init`]).

@@ -1,0 +1,109 @@
+//! The vision stage for one stream: detect every `every` frames at reduced resolution, track in
+//! between, and emit one [`FaceObs`] per visible track per frame with its mouth crop.
+
+use super::crop::{MouthCrop, ROI_SIZE};
+use super::detector::{CenterFace, DetectorConfig};
+use super::image::RgbView;
+use super::tracker::{Tracker, TrackerConfig};
+use super::{Detection, FaceObs};
+use anyhow::Result;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct VisionConfig {
+    /// Run the detector on every `every`-th frame (1 = every frame).
+    pub every: u32,
+    /// Longer side of the detector's input, in pixels (before rounding up to 32).
+    pub detect_long_side: usize,
+    /// The model file (None: the committed one).
+    pub model: Option<PathBuf>,
+    pub detector: DetectorConfig,
+    pub tracker: TrackerConfig,
+}
+
+impl Default for VisionConfig {
+    fn default() -> Self {
+        VisionConfig {
+            every: 5,
+            detect_long_side: 480,
+            model: None,
+            detector: DetectorConfig::default(),
+            tracker: TrackerConfig::default(),
+        }
+    }
+}
+
+pub struct FacePipeline {
+    cfg: VisionConfig,
+    detector: CenterFace,
+    tracker: Tracker,
+    frame: u64,
+    dets: Vec<Detection>,
+}
+
+impl FacePipeline {
+    pub fn new(cfg: VisionConfig) -> Result<Self> {
+        let detector = CenterFace::load(cfg.model.as_deref(), cfg.detector.clone())?;
+        let tracker = Tracker::new(cfg.tracker.clone());
+        Ok(FacePipeline {
+            cfg,
+            detector,
+            tracker,
+            frame: 0,
+            dets: Vec::new(),
+        })
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Process one frame; `out` is cleared and gets one observation per visible track.
+    /// `with_crops: false` skips the mouth crops (the CLI's JSON does not print them).
+    pub fn process(
+        &mut self,
+        pts: u64,
+        img: &RgbView,
+        with_crops: bool,
+        out: &mut Vec<FaceObs>,
+    ) -> Result<()> {
+        out.clear();
+        if self.frame.is_multiple_of(self.cfg.every.max(1) as u64) {
+            self.detector
+                .detect(img, self.cfg.detect_long_side, &mut self.dets)?;
+            self.tracker.update(pts, &self.dets);
+        }
+        self.frame += 1;
+        for t in self.tracker.tracks() {
+            if !self.tracker.visible(t, pts) {
+                continue;
+            }
+            let (bbox, landmarks) = t.predict(pts);
+            let seen_now = t.last_seen_ns == pts;
+            let big_enough = bbox[2] - bbox[0] >= self.tracker.cfg.min_face_px;
+            let mut mouth_crop = Vec::new();
+            if with_crops {
+                mouth_crop.resize(ROI_SIZE * ROI_SIZE, 0.0);
+                MouthCrop::from_face(&bbox, &landmarks).sample(img, &mut mouth_crop);
+            }
+            out.push(FaceObs {
+                pts,
+                track_id: t.id,
+                bbox,
+                landmarks,
+                score: t.score,
+                mouth_crop,
+                // Between detections a fresh track is predicted, which is fine; a track that missed
+                // its last detection is held back until it is seen again.
+                offered: big_enough
+                    && (seen_now || t.last_seen_ns + self.detect_interval_ns() >= pts),
+            });
+        }
+        Ok(())
+    }
+
+    /// Time between two detector runs at 25 fps, plus one frame of slack.
+    fn detect_interval_ns(&self) -> u64 {
+        (self.cfg.every.max(1) as u64 + 1) * 40_000_000
+    }
+}
