@@ -6,8 +6,12 @@ CARGO ?= cargo
 export ORT_DYLIB_PATH ?= $(CURDIR)/.cache/onnxruntime/lib/libonnxruntime.so.1.32.0
 PY := $(CURDIR)/.cache/venv/bin/python
 PREFIX ?= /usr/local
+# Training (training/requirements-train.txt, its own venv: torch is large). CONFIG picks the run.
+TRAIN_PY ?= $(CURDIR)/.cache/venv-train/bin/python
+CONFIG ?= training/configs/tiny.toml
 
-.PHONY: setup build demo test test-rust test-python lint bench demo-clip signal-fixture clean
+.PHONY: setup build demo test test-rust test-python lint bench demo-clip signal-fixture clean \
+	synth train export eval test-training
 
 setup:
 	@bash scripts/setup.sh
@@ -43,6 +47,23 @@ demo-clip: setup
 # Regenerate the committed signal fixture from the numpy reference.
 signal-fixture: setup
 	$(PY) -m training.make_signal_fixture
+
+# Separator training pipeline: synthesize scenes, train, export to ONNX (+ parity check), evaluate.
+synth:
+	$(TRAIN_PY) -m training synth --config $(CONFIG)
+
+train:
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training train --config $(CONFIG)
+
+export:
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training export --config $(CONFIG)
+
+eval:
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training evaluate --config $(CONFIG) --split val
+
+# All training tests, torch ones included (they are skipped under test-python's CI venv).
+test-training:
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m pytest -q training/tests
 
 clean:
 	$(CARGO) clean

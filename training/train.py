@@ -112,7 +112,7 @@ def train(cfg: dict) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
-        run.append(float(loss))
+        run.append(loss.item())
         if step % every == 0 or step == steps:
             v = val_loss()
             tl = float(np.mean(run))
