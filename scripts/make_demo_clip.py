@@ -43,6 +43,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from training.synth.common import (  # noqa: E402  (shared with the training data synthesis)
+    bilinear,
+    inpaint_red_boxes,
+    read_wav,
+    resample_fft,
+    smooth_noise,
+    smoothstep,
+)
+
 SCRIPT_VERSION = "1.0.0"
 SEED = 20270127
 
@@ -148,14 +158,6 @@ def espeak_version() -> str:
     return out.split("  Data at:")[0].strip()  # drop the install path: machine-specific
 
 
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    with wave.open(str(path), "rb") as w:
-        assert w.getsampwidth() == 2 and w.getnchannels() == 1, path
-        sr = w.getframerate()
-        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64) / 32768.0
-    return x, sr
-
-
 def write_wav(path: Path, x_int16: np.ndarray, sr: int = SR) -> None:
     x_int16 = np.asarray(x_int16)
     assert x_int16.dtype == np.int16
@@ -164,20 +166,6 @@ def write_wav(path: Path, x_int16: np.ndarray, sr: int = SR) -> None:
         w.setsampwidth(2)
         w.setframerate(sr)
         w.writeframes(x_int16.astype("<i2").tobytes())
-
-
-def resample_fft(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Band-limited resampling of a short, silence-padded utterance via the FFT."""
-    if sr_in == sr_out:
-        return x.copy()
-    n_out = int(round(len(x) * sr_out / sr_in))
-    spec = np.fft.rfft(x)
-    n_bins = n_out // 2 + 1
-    if n_bins <= len(spec):
-        spec = spec[:n_bins]
-    else:
-        spec = np.concatenate([spec, np.zeros(n_bins - len(spec), spec.dtype)])
-    return np.fft.irfft(spec, n_out) * (n_out / len(x))
 
 
 def synthesize(text: str, voice: str, args: list[str], tmp: Path) -> np.ndarray:
@@ -239,14 +227,6 @@ def build_sources(tmp: Path):
 # --------------------------------------------------------------------------- mouth drive
 
 
-def smooth_noise(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
-    """Unit-variance-ish low-pass noise (moving average of white noise)."""
-    w = rng.standard_normal(n + width)
-    k = np.ones(width) / width
-    out = np.convolve(w, k, mode="valid")[:n]
-    return out / (np.std(out) + 1e-12)
-
-
 def mouth_openings(src: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Per-video-frame mouth opening in [0, 1] from one speaker's own signal."""
     x = src.astype(np.float64) / 32768.0
@@ -268,28 +248,6 @@ def mouth_openings(src: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- faces
-
-
-def inpaint_red_boxes(rgb: np.ndarray) -> np.ndarray:
-    """The Solvay copy has 1-px pure-red face boxes drawn on a greyscale photo.
-    Replace them by the mean of their non-red neighbours; returns greyscale RGB."""
-    r, g = rgb[..., 0].astype(np.int32), rgb[..., 1].astype(np.int32)
-    red = (r - g) > 80
-    grey = rgb[..., 1].astype(np.float64)
-    grey[red] = np.nan
-    for _ in range(4):
-        holes = np.isnan(grey)
-        if not holes.any():
-            break
-        p = np.pad(grey, 1, constant_values=np.nan)
-        nb = np.stack([p[1 + dy: p.shape[0] - 1 + dy, 1 + dx: p.shape[1] - 1 + dx]
-                       for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
-        valid = ~np.isnan(nb)
-        cnt = valid.sum(axis=0)
-        mean = np.where(cnt > 0, np.nansum(nb, axis=0) / np.maximum(cnt, 1), np.nan)
-        grey = np.where(holes, mean, grey)
-    grey = np.clip(np.round(grey), 0, 255).astype(np.uint8)
-    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def load_tile(face: dict, faces_dir: Path) -> tuple[np.ndarray, dict]:
@@ -316,26 +274,6 @@ def load_tile(face: dict, faces_dir: Path) -> tuple[np.ndarray, dict]:
         "chin": (face["chin_y"] - box[1]) * scale,
     }
     return tile, geo
-
-
-def bilinear(img: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
-    h, w = img.shape[:2]
-    sx = np.clip(sx, 0, w - 1.001)
-    sy = np.clip(sy, 0, h - 1.001)
-    x0 = np.floor(sx).astype(np.int64)
-    y0 = np.floor(sy).astype(np.int64)
-    fx = (sx - x0)[..., None]
-    fy = (sy - y0)[..., None]
-    a = img[y0, x0]
-    b = img[y0, x0 + 1]
-    c = img[y0 + 1, x0]
-    d = img[y0 + 1, x0 + 1]
-    return (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy
-
-
-def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
 
 
 def render_face(tile: np.ndarray, geo: dict, face: dict, opening: float,

@@ -1,0 +1,37 @@
+"""Configuration files (TOML, read with tomllib): training/configs/<name>.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(path: str | Path) -> dict:
+    path = Path(path)
+    with path.open("rb") as f:
+        cfg = tomllib.load(f)
+    cfg.setdefault("name", path.stem)
+    cfg.setdefault("seed", 1234)
+    for section in ("synth", "model", "train", "export"):
+        cfg.setdefault(section, {})
+    return cfg
+
+
+def data_dir(cfg: dict) -> Path:
+    return ROOT / "training" / "data" / cfg["name"]
+
+
+def run_dir(cfg: dict) -> Path:
+    return ROOT / "training" / "runs" / cfg["name"]
+
+
+def synth_config(cfg: dict):
+    from .synth.scene import SynthConfig
+
+    s = dict(cfg["synth"])
+    for k in ("snr_db", "speaker_gain_db", "av_lead_s"):
+        if k in s:
+            s[k] = tuple(s[k])
+    return SynthConfig(seed=cfg["seed"], **s)

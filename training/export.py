@@ -1,0 +1,112 @@
+"""ONNX export of the streaming call: `python -m training export --config ...`.
+
+Graph inputs: mix [B,2,4,257], (roi [B,1,32,32]), state_conv, state_gru, (state_prev_roi);
+outputs: mask [B,2,4,257] and the new states (same names with "_out"). Batch is dynamic, every
+other axis fixed. metadata_props carry the signal constants that the daemon checks at load time.
+Then checks ONNX Runtime against PyTorch over several chained chunks (max abs diff <= 1e-4).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from . import signal as S
+from .config import run_dir
+from .model import CHUNK_FRAMES, N_BINS, ROI_SIZE
+from .train import load_model
+
+PARITY_TOL = 1e-4
+
+
+def io_names(kind: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    states = ["state_conv", "state_gru"] + (["state_prev_roi"] if kind == "av" else [])
+    inputs = ["mix"] + (["roi"] if kind == "av" else []) + states
+    outputs = ["mask"] + [s + "_out" for s in states]
+    return inputs, outputs, states, [s + "_out" for s in states]
+
+
+def metadata(model, cfg: dict) -> dict[str, str]:
+    inputs, outputs, states, states_out = io_names(model.kind)
+    return {
+        "sample_rate": str(S.SAMPLE_RATE), "n_fft": str(S.N_FFT), "win_length": str(S.WIN_LENGTH),
+        "hop_length": str(S.HOP_LENGTH), "chunk_frames": str(CHUNK_FRAMES), "lookahead_frames": "0",
+        "compress_exponent": str(S.COMPRESS_EXPONENT), "roi_size": str(ROI_SIZE),
+        "state_inputs": ",".join(states), "state_outputs": ",".join(states_out),
+        "inputs": ",".join(inputs), "outputs": ",".join(outputs),
+        "model_kind": model.kind, "config_name": cfg["name"],
+    }
+
+
+def example_inputs(model, batch: int = 2, seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(batch, 2, CHUNK_FRAMES, N_BINS, generator=g)
+    st = model.initial_state(batch)
+    xs = [mix]
+    if model.kind == "av":
+        xs.append(torch.rand(batch, 1, ROI_SIZE, ROI_SIZE, generator=g))
+    return xs + [st["conv"], st["gru"]] + ([st["prev_roi"]] if model.kind == "av" else [])
+
+
+def export_model(model, cfg: dict, path, opset: int = 17) -> None:
+    import onnx
+
+    inputs, outputs, _, _ = io_names(model.kind)
+    dyn = {n: {0: "batch"} for n in inputs + outputs}
+    with torch.no_grad():
+        try:
+            torch.onnx.export(model, tuple(example_inputs(model)), str(path), input_names=inputs,
+                              output_names=outputs, dynamic_axes=dyn, opset_version=opset, dynamo=False)
+        except (TypeError, RuntimeError, ImportError) as e:  # legacy exporter gone: use dynamo
+            print(f"[export] legacy exporter failed ({e}); using dynamo", flush=True)
+            batch = torch.export.Dim("batch", min=1, max=64)
+            torch.onnx.export(model, tuple(example_inputs(model)), str(path), input_names=inputs,
+                              output_names=outputs, dynamic_shapes=tuple({0: batch} for _ in inputs),
+                              opset_version=opset, dynamo=True)
+    m = onnx.load(str(path))
+    for k, v in metadata(model, cfg).items():
+        p = m.metadata_props.add()
+        p.key, p.value = k, v
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
+def parity(model, path, batch: int = 3, chunks: int = 5) -> float:
+    """Max |ORT - torch| over `chunks` chained streaming calls (states fed back)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    inputs, outputs, _, _ = io_names(model.kind)
+    xs = example_inputs(model, batch)
+    state_t = xs[2:] if model.kind == "av" else xs[1:]
+    state_o = [t.numpy() for t in state_t]
+    worst = 0.0
+    g = torch.Generator().manual_seed(1)
+    for _ in range(chunks):
+        mix = torch.randn(batch, 2, CHUNK_FRAMES, N_BINS, generator=g)
+        head = [mix] + ([torch.rand(batch, 1, ROI_SIZE, ROI_SIZE, generator=g)] if model.kind == "av" else [])
+        with torch.no_grad():
+            ref = model(*head, *state_t)
+        got = sess.run(outputs, {n: t.numpy() for n, t in zip(inputs, head)} |
+                       dict(zip(inputs[len(head):], state_o)))
+        for r, o in zip(ref, got):
+            worst = max(worst, float(np.max(np.abs(r.numpy() - o))))
+        state_t, state_o = list(ref[1:]), got[1:]
+    return worst
+
+
+def export(cfg: dict) -> dict:
+    torch.set_num_threads(1)
+    model = load_model(cfg)
+    out = run_dir(cfg) / f"separator-{cfg['name']}.onnx"
+    export_model(model, cfg, out, int(cfg["export"].get("opset", 17)))
+    diff = parity(model, out)
+    info = {"onnx": str(out), "parity_max_abs_diff": diff, "ok": diff <= PARITY_TOL}
+    print(json.dumps(info), flush=True)
+    if diff > PARITY_TOL:
+        raise SystemExit(f"ONNX parity {diff:.2e} > {PARITY_TOL}")
+    return info

@@ -1,0 +1,197 @@
+"""Scene composition and shard writing.
+
+One scene = `clip_seconds` of 16 kHz audio and 25 fps mouth ROIs for up to MAX_FACES face slots:
+1..max_speakers talking faces (each with its own voice), optionally one visible-but-silent face,
+plus coloured noise at an exact, requested SNR (sum of speech power over noise power, whole clip).
+Targets are per face slot: that face's own source (zeros for a silent face).
+
+Every scene is generated from its own RNG, seeded by (seed, split, index), so a scene does not
+depend on the order or the number of scenes generated before it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import faces as F
+from . import speech as SP
+
+SR = 16_000
+FPS = 25
+SAMPLES_PER_FRAME = SR // FPS
+MAX_FACES = 3
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+
+@dataclass
+class SynthConfig:
+    seed: int = 1234
+    clip_seconds: float = 2.0
+    max_speakers: int = 3
+    p_silent_face: float = 0.3
+    snr_db: tuple[float, float] = (-5.0, 20.0)
+    speaker_gain_db: tuple[float, float] = (-5.0, 5.0)
+    av_lead_s: tuple[float, float] = (0.0, 0.12)
+    speech_rms: float = 0.05
+    n_voices: int = 60
+    utts_per_voice: int = 6
+    scenes: dict = field(default_factory=lambda: {"train": 256, "val": 32, "test": 32})
+    scenes_per_shard: int = 64
+    augment: bool = True
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.clip_seconds * FPS)) * SAMPLES_PER_FRAME
+
+    @property
+    def n_frames(self) -> int:
+        return self.n_samples // SAMPLES_PER_FRAME
+
+
+def coloured_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Gaussian noise with a random 1/f^alpha tilt and slow amplitude modulation, unit RMS."""
+    alpha = rng.uniform(0.0, 1.5)
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(len(spec)) / len(spec)
+    spec *= 1.0 / np.maximum(f, 1.0 / len(spec)) ** (alpha / 2)
+    x = np.fft.irfft(spec, n)
+    mod = 1.0 + rng.uniform(0.0, 0.5) * np.sin(2 * np.pi * rng.uniform(0.1, 2.0) * np.arange(n) / SR
+                                                 + rng.uniform(0, 2 * np.pi))
+    x = x * mod
+    return x / (np.sqrt(np.mean(x ** 2)) + 1e-12)
+
+
+def place_speech(rng: np.random.Generator, utts: list[np.ndarray], n: int) -> np.ndarray:
+    """1-2 utterances of one voice at random offsets inside an n-sample clip (unit-RMS speech)."""
+    y = np.zeros(n)
+    k = int(rng.integers(1, 3))
+    for _ in range(k):
+        u = utts[int(rng.integers(len(utts)))]
+        start = int(rng.integers(-len(u) // 2, max(n - SR // 4, 1)))
+        a, b = max(start, 0), min(start + len(u), n)
+        if b > a:
+            y[a:b] += u[a - start: b - start]
+    if not np.any(y):  # guarantee some speech: put the start of an utterance at the clip start
+        u = utts[0]
+        m = min(len(u), n)
+        y[:m] = u[:m]
+    return y
+
+
+def make_scene(cfg: SynthConfig, split: str, index: int, voices: list, faces: list[F.Face]) -> dict:
+    """voices: [(voice id, [utterances])]; faces: the split's faces."""
+    rng = np.random.default_rng([cfg.seed, SPLIT_CODES[split], index])
+    n, T = cfg.n_samples, cfg.n_frames
+    n_spk = int(rng.integers(1, min(cfg.max_speakers, len(voices), MAX_FACES) + 1))
+    n_silent = int(n_spk < MAX_FACES and rng.random() < cfg.p_silent_face)
+    n_faces = n_spk + n_silent
+    voice_idx = rng.choice(len(voices), n_spk, replace=False)
+    face_idx = rng.choice(len(faces), n_faces, replace=False)
+    slots = rng.permutation(MAX_FACES)[:n_faces]  # which slot each face takes
+
+    sources = np.zeros((MAX_FACES, n))
+    speaking = np.zeros(MAX_FACES, bool)
+    present = np.zeros(MAX_FACES, bool)
+    face_index = np.full(MAX_FACES, -1, np.int32)
+    voice_index = np.full(MAX_FACES, -1, np.int32)
+    lead = np.zeros(MAX_FACES, np.float32)
+    rois = np.zeros((MAX_FACES, T, F.ROI_SIZE, F.ROI_SIZE), np.uint8)
+    for j in range(n_faces):
+        s = slots[j]
+        present[s], face_index[s] = True, face_idx[j]
+        if j < n_spk:
+            vid, utts = voices[voice_idx[j]]
+            x = place_speech(rng, utts, n)
+            g = 10 ** (rng.uniform(*cfg.speaker_gain_db) / 20)
+            sources[s] = x * cfg.speech_rms * g
+            speaking[s], voice_index[s] = True, voice_idx[j]
+        lead[s] = rng.uniform(*cfg.av_lead_s)
+        opening = F.envelope_openings(sources[s], T, SR, FPS, float(lead[s]), rng)
+        rois[s] = F.render_mouth_rois(faces[face_idx[j]], opening, rng, augment=cfg.augment)
+
+    speech = sources.sum(axis=0)
+    snr = float(rng.uniform(*cfg.snr_db))
+    noise = coloured_noise(rng, n) * np.sqrt(np.mean(speech ** 2) / 10 ** (snr / 10))
+    mixture = speech + noise
+    peak = np.max(np.abs(mixture))
+    if peak > 0.95:  # scale everything by the same factor: SNR and the sum identity are kept
+        g = 0.95 / peak
+        sources, noise = sources * g, noise * g
+    sources = sources.astype(np.float32)
+    noise = noise.astype(np.float32)
+    mixture = sources.sum(axis=0) + noise  # float32 sum: exact identity with the stored arrays
+    return {
+        "mixture": mixture.astype(np.float32), "sources": sources, "noise": noise, "rois": rois,
+        "present": present, "speaking": speaking, "face_index": face_index,
+        "voice_index": voice_index, "snr_db": np.float32(snr), "av_lead_s": lead,
+    }
+
+
+def espeak_version() -> str:
+    try:
+        out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return "missing"
+    return out.split("  Data at:")[0].strip()
+
+
+def split_voices(cfg: SynthConfig, split: str, log=print) -> list:
+    if split == "train":
+        t0 = time.time()
+        pool = SP.tts_pool(cfg.seed, cfg.n_voices, cfg.utts_per_voice,
+                           progress=lambda i, k: log(f"  tts voices {i}/{k}") if i % 10 == 0 or i == k else None)
+        log(f"  espeak-ng pool: {len(pool)} voices x {cfg.utts_per_voice} utterances in {time.time() - t0:.1f} s")
+        return [(f"tts-{i}", u) for i, u in enumerate(pool)]
+    voices = SP.real_voices(split)
+    log(f"  real voices for {split}: {[v for v, _ in voices]}")
+    if len(voices) < 1:
+        raise RuntimeError(f"no real voices found for {split} (install alsa-utils / codec2-examples)")
+    return voices
+
+
+def synth_split(cfg: SynthConfig, split: str, out_dir: Path, log=print) -> dict:
+    out = out_dir / split
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("shard-*.npz"):
+        old.unlink()
+    voices = split_voices(cfg, split, log)
+    faces = F.load_faces(split)
+    n_total = int(cfg.scenes.get(split, 0))
+    t0 = time.time()
+    shards, batch = [], []
+    for i in range(n_total):
+        batch.append(make_scene(cfg, split, i, voices, faces))
+        if len(batch) == cfg.scenes_per_shard or i == n_total - 1:
+            path = out / f"shard-{len(shards):05d}.npz"
+            arrays = {k: np.stack([b[k] for b in batch]) for k in batch[0]}
+            arrays["scene_index"] = np.arange(i + 1 - len(batch), i + 1, dtype=np.int32)
+            arrays["face_ids"] = np.array([f.face_id for f in faces])
+            arrays["voice_ids"] = np.array([v for v, _ in voices])
+            np.savez(path, **arrays)
+            shards.append(path.name)
+            batch = []
+            el = time.time() - t0
+            log(f"  {split}: {i + 1}/{n_total} scenes, {el:.1f} s ({(i + 1) * cfg.clip_seconds / max(el, 1e-9):.1f} s audio/s)")
+    el = time.time() - t0
+    info = {"split": split, "scenes": n_total, "shards": shards, "seconds": round(el, 2),
+            "face_ids": [f.face_id for f in faces], "voice_ids": [v for v, _ in voices],
+            "clip_seconds": cfg.clip_seconds, "seed": cfg.seed, "espeak": espeak_version()}
+    (out / "manifest.json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+def load_shards(directory: Path) -> dict:
+    """All shards of one split concatenated (numpy arrays)."""
+    paths = sorted(Path(directory).glob("shard-*.npz"))
+    if not paths:
+        raise FileNotFoundError(f"no shards in {directory}: run `python -m training synth` first")
+    parts = [dict(np.load(p)) for p in paths]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k not in ("face_ids", "voice_ids")}
+    out["face_ids"], out["voice_ids"] = parts[0]["face_ids"], parts[0]["voice_ids"]
+    return out

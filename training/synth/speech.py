@@ -1,0 +1,193 @@
+"""Speech sources: espeak-ng utterances for TRAINING, real recordings for validation/test ONLY.
+
+Training speech is text-to-speech from espeak-ng voice variants reading random word sequences
+(word list: /usr/share/dict/words when Debian's `wamerican` is installed, else the small built-in
+vocabulary below). Real recorded voices (alsa-utils, codec2-examples, ../shared/data/speech) are
+never used for training: `real_voices(split)` hands out disjoint sets for "val" and "test".
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .common import resample_fft
+
+SR = 16_000
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_SPEECH = ROOT.parent / "shared" / "data" / "speech"
+WORDS_FILE = Path("/usr/share/dict/words")
+
+BUILTIN_WORDS = """
+the a one two three four five six seven eight nine ten red green blue yellow black white morning
+evening night day week year time table chair window door house garden river mountain valley city
+street market library school office kitchen paper letter number question answer reason problem
+story music picture weather rain snow wind sun cloud summer winter spring autumn water coffee bread
+apple orange lemon dinner lunch breakfast friend mother father brother sister teacher doctor driver
+farmer painter walk talk run jump read write open close start stop bring carry travel listen watch
+remember forget follow finish explain arrive leave happy quiet quick slow early late bright dark
+small large heavy light warm cold simple strange careful gentle honest modern ancient northern
+southern please thanks always never often maybe perhaps again soon today tomorrow yesterday before
+after under over between inside outside around along through across behind beside very really
+""".split()
+
+# espeak-ng English voices and variants (+m1..m7 male, +f1..f5 female, a few others).
+BASE_VOICES = ["en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]
+VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
+            "klatt", "klatt2", "croak", "whisper"]
+
+
+def word_list() -> list[str]:
+    if WORDS_FILE.is_file():
+        words = [w.strip() for w in WORDS_FILE.read_text(errors="ignore").splitlines()]
+        words = [w for w in words if w.isalpha() and w.islower() and 2 <= len(w) <= 10]
+        if len(words) > 1000:
+            return words
+    return list(BUILTIN_WORDS)
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    voice: str  # espeak-ng voice name with variant, e.g. "en-us+f3"
+    speed: int  # words per minute
+    pitch: int  # 0..99
+
+    @property
+    def key(self) -> str:
+        return f"{self.voice}|s{self.speed}|p{self.pitch}"
+
+
+def random_voice(rng: np.random.Generator) -> VoiceSpec:
+    base = BASE_VOICES[rng.integers(len(BASE_VOICES))]
+    var = VARIANTS[rng.integers(len(VARIANTS))]
+    return VoiceSpec(f"{base}+{var}", int(rng.integers(130, 206)), int(rng.integers(20, 80)))
+
+
+def random_sentence(rng: np.random.Generator, words: list[str], lo: int = 4, hi: int = 12) -> str:
+    n = int(rng.integers(lo, hi + 1))
+    return " ".join(words[i] for i in rng.integers(0, len(words), n))
+
+
+def read_wav_any(path: Path) -> tuple[np.ndarray, int]:
+    """16-bit PCM WAV (any channel count, first channel kept) as float64 in [-1, 1)."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: only 16-bit PCM is read here")
+        ch, sr = w.getnchannels(), w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64) / 32768.0
+    return x.reshape(-1, ch)[:, 0].copy(), sr
+
+
+def trim_and_fade(y: np.ndarray, rel_thr: float = 0.02) -> np.ndarray:
+    """Trim leading/trailing silence (below rel_thr x peak) keeping 10 ms, then 5 ms fades."""
+    peak = np.max(np.abs(y)) if len(y) else 0.0
+    if peak <= 0:
+        return y[:0]
+    idx = np.nonzero(np.abs(y) > rel_thr * peak)[0]
+    keep = int(0.010 * SR)
+    y = y[max(idx[0] - keep, 0): idx[-1] + keep + 1].copy()
+    fade = min(int(0.005 * SR), len(y) // 2)
+    if fade > 0:
+        ramp = np.linspace(0.0, 1.0, fade, endpoint=False)
+        y[:fade] *= ramp
+        y[-fade:] *= ramp[::-1]
+    return y
+
+
+def espeak(text: str, voice: VoiceSpec, tmpdir: Path) -> np.ndarray:
+    """One utterance: espeak-ng -> 16 kHz float64, trimmed, faded, unit RMS."""
+    wav = tmpdir / "u.wav"
+    subprocess.run(["espeak-ng", "-v", voice.voice, "-s", str(voice.speed), "-p", str(voice.pitch),
+                    "-w", str(wav), text], check=True, capture_output=True)
+    x, sr = read_wav_any(wav)
+    pad = sr // 10
+    y = resample_fft(np.concatenate([np.zeros(pad), x, np.zeros(pad)]), sr, SR)
+    y = trim_and_fade(y)
+    return y / (np.sqrt(np.mean(y ** 2)) + 1e-12)
+
+
+def tts_pool(seed: int, n_voices: int, utts_per_voice: int, words: list[str] | None = None,
+             progress=None) -> list[list[np.ndarray]]:
+    """pool[v][u]: utterance u of voice v (unit RMS). Deterministic for a seed and espeak version."""
+    rng = np.random.default_rng(seed)
+    words = words if words is not None else word_list()
+    voices, seen = [], set()
+    while len(voices) < n_voices:
+        v = random_voice(rng)
+        if v.key not in seen:
+            seen.add(v.key)
+            voices.append(v)
+    pool = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, v in enumerate(voices):
+            utts = []
+            for _ in range(utts_per_voice):
+                y = espeak(random_sentence(rng, words), v, Path(tmp))
+                if len(y) > SR // 5:
+                    utts.append(y)
+            pool.append(utts)
+            if progress:
+                progress(i + 1, len(voices))
+    return [p for p in pool if p]
+
+
+# Real recorded voices: (path, sample rate for raw files, speaker id). Validation and test get
+# disjoint speakers. codec2 .raw files are 8 kHz s16le (band-limited to 4 kHz after resampling).
+CODEC2 = Path("/usr/share/codec2")
+ALSA = Path("/usr/share/sounds/alsa")
+REAL_VOICES = {
+    "val": [
+        ("alsa-female", [ALSA / f"{n}.wav" for n in ("Front_Center", "Front_Left", "Front_Right",
+                                                      "Rear_Center", "Rear_Left", "Rear_Right",
+                                                      "Side_Left", "Side_Right")]),
+        ("codec2-hts1", [CODEC2 / "raw" / "hts1.raw"]),
+        ("codec2-hts2", [CODEC2 / "raw" / "hts2.raw"]),
+        ("codec2-forig", [CODEC2 / "raw" / "forig.raw"]),
+        ("codec2-cq_ref", [CODEC2 / "raw" / "cq_ref.raw"]),
+    ],
+    "test": [
+        ("arctic-male", [SHARED_SPEECH / "arctic_a0007_male_16k.wav"]),
+        ("codec2-speech_orig_16k", [CODEC2 / "raw" / "speech_orig_16k.wav"]),
+        ("codec2-morig", [CODEC2 / "raw" / "morig.raw"]),
+        ("codec2-mmt1", [CODEC2 / "raw" / "mmt1.raw"]),
+        ("codec2-kristoff", [CODEC2 / "raw" / "kristoff.raw"]),
+        ("codec2-g3plx", [CODEC2 / "raw" / "g3plx.raw"]),
+    ],
+}
+
+
+def _load_real(path: Path) -> np.ndarray:
+    if path.suffix == ".raw":
+        x = np.fromfile(path, dtype="<i2").astype(np.float64) / 32768.0
+        sr = 8000
+    else:
+        x, sr = read_wav_any(path)
+    return resample_fft(x, sr, SR)
+
+
+def real_voices(split: str) -> list[tuple[str, list[np.ndarray]]]:
+    """[(speaker id, [utterance segments at 16 kHz, unit RMS])] for "val" or "test"; missing
+    packages/files are skipped (the caller reports what it found)."""
+    if split not in REAL_VOICES:
+        raise ValueError(f"real voices exist only for val/test, not {split!r}")
+    out = []
+    for spk, paths in REAL_VOICES[split]:
+        segs = []
+        for p in paths:
+            if not p.is_file():
+                continue
+            y = trim_and_fade(_load_real(p))
+            # cut long recordings into <= 4 s pieces so one scene does not hold a whole file
+            step = 4 * SR
+            for a in range(0, len(y), step):
+                s = y[a: a + step]
+                if len(s) > SR // 2 and np.sqrt(np.mean(s ** 2)) > 1e-4:
+                    segs.append(s / np.sqrt(np.mean(s ** 2)))
+        if segs:
+            out.append((spk, segs))
+    return out
