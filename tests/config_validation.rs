@@ -46,7 +46,7 @@ fn cases() -> Vec<Case> {
             "unknown top-level section",
             format!("[frobnicate]\nx = 1\n{DOOR}"),
             &["frobnicate"],
-            "unknown section; expected one of daemon, egress, separation, streams",
+            "unknown section; expected one of daemon, egress, separation, vision, streams",
         ),
         case(
             "unknown key in a stream (and so url missing)",
@@ -230,6 +230,18 @@ fn cases() -> Vec<Case> {
             format!("[separation]\nmode = \"model\"\n{DOOR}"),
             &["separation.mode"],
             "separation.mode: `model` needs a separator model; none is shipped yet",
+        ),
+        case(
+            "detect_every 0",
+            format!("[vision]\ndetect_every = 0\n{DOOR}"),
+            &["vision.detect_every"],
+            "must be in 1..=25, got 0",
+        ),
+        case(
+            "vision typo",
+            format!("[vision]\nenable = false\n{DOOR}"),
+            &["vision.enable"],
+            "unknown field",
         ),
         case(
             "max_speakers 0",

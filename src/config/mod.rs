@@ -25,7 +25,7 @@ use serde::Deserialize;
 pub use error::{ConfigError, ConfigErrors};
 pub use schema::{
     AudioCodec, Config, DaemonConfig, EgressConfig, LogFormat, SeparationConfig, SeparationMode,
-    StreamConfig, Transport, limits,
+    StreamConfig, Transport, VisionSettings, limits,
 };
 pub use url::{URL_SCHEMES, redact_url};
 

@@ -28,6 +28,10 @@ pub mod limits {
     pub const OVERLAY_BITRATE_KBPS: RangeInclusive<i64> = 64..=20_000;
     /// `separation.max_speakers`: speaker slots per stream.
     pub const MAX_SPEAKERS: RangeInclusive<i64> = 1..=8;
+    /// `vision.detect_every`: run the face detector on every n-th frame.
+    pub const DETECT_EVERY: RangeInclusive<i64> = 1..=25;
+    /// `vision.min_face_px`: narrower faces are tracked but not offered to separation.
+    pub const MIN_FACE_PX: RangeInclusive<i64> = 0..=1_000;
     /// `streams.*.latency_ms`: RTSP jitterbuffer.
     pub const LATENCY_MS: RangeInclusive<i64> = 0..=10_000;
     /// `streams.*.base_port` and `streams.*.overlay_port`: unprivileged UDP ports.
@@ -66,6 +70,9 @@ pub struct Config {
     /// Separation back-end.
     #[serde(default)]
     pub separation: SeparationConfig,
+    /// Face detection and tracking.
+    #[serde(default)]
+    pub vision: VisionSettings,
     /// Input streams keyed by name; the name ends up in SDP file names.
     #[serde(default)]
     pub streams: BTreeMap<String, StreamConfig>,
@@ -128,6 +135,21 @@ pub struct SeparationConfig {
     /// Speaker slots per stream; each slot owns two UDP ports (RTP + RTCP).
     #[serde(default = "default_max_speakers")]
     pub max_speakers: u8,
+}
+
+/// `[vision]`: faces in the video (detector, tracker, mouth crops).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisionSettings {
+    /// Detect and track faces (timeline faces, overlay boxes, the separator's conditioning).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Run the detector on every n-th frame and track in between (the detector is the costly part).
+    #[serde(default = "default_detect_every")]
+    pub detect_every: u32,
+    /// Faces narrower than this (input-video pixels) are tracked but not offered to separation.
+    #[serde(default = "default_min_face_px")]
+    pub min_face_px: u32,
 }
 
 /// `[streams.NAME]`: one camera input.
@@ -203,7 +225,7 @@ pub enum Transport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SeparationMode {
-    /// No separation: every speaker slot carries the input mix.
+    /// No separation: speaker slot 0 carries the input mix through the STFT stage.
     #[default]
     Bypass,
     /// Neural separator; reserved, rejected by validation until a model ships.
@@ -300,6 +322,24 @@ impl Default for EgressConfig {
             overlay_bitrate_kbps: default_overlay_bitrate_kbps(),
         }
     }
+}
+
+impl Default for VisionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            detect_every: default_detect_every(),
+            min_face_px: default_min_face_px(),
+        }
+    }
+}
+
+fn default_detect_every() -> u32 {
+    5
+}
+
+fn default_min_face_px() -> u32 {
+    40
 }
 
 impl Default for SeparationConfig {

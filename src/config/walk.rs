@@ -50,7 +50,7 @@ const fn field(key: &'static str, kind: Kind) -> Field {
 }
 
 /// Top-level sections, in documentation order.
-pub(crate) const SECTIONS: &[&str] = &["daemon", "egress", "separation", "streams"];
+pub(crate) const SECTIONS: &[&str] = &["daemon", "egress", "separation", "vision", "streams"];
 
 pub(crate) const DAEMON: &[Field] = &[
     field("listen", Kind::SocketAddr),
@@ -74,6 +74,12 @@ pub(crate) const EGRESS: &[Field] = &[
 pub(crate) const SEPARATION: &[Field] = &[
     field("mode", Kind::Enum(SeparationMode::NAMES)),
     field("max_speakers", Kind::Int(limits::MAX_SPEAKERS)),
+];
+
+pub(crate) const VISION: &[Field] = &[
+    field("enabled", Kind::Bool),
+    field("detect_every", Kind::Int(limits::DETECT_EVERY)),
+    field("min_face_px", Kind::Int(limits::MIN_FACE_PX)),
 ];
 
 pub(crate) const STREAM: &[Field] = &[
@@ -114,6 +120,7 @@ pub(crate) fn walk(document: Table) -> Walked {
             "daemon" => DAEMON,
             "egress" => EGRESS,
             "separation" => SEPARATION,
+            "vision" => VISION,
             "streams" => {
                 walk_streams(value, &mut out);
                 continue;

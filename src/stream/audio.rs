@@ -1,0 +1,265 @@
+//! The audio thread: place buffers on the timeline by pts, STFT, separator masks, iSTFT per speaker
+//! slot, and the slots' outputs (RTP, WAV). Works one 40 ms chunk (4 hops, one video frame) at a
+//! time as the model contract does; every buffer is allocated once, up front.
+
+use super::StreamCounters;
+use super::StreamSpec;
+use super::align::{NS_PER_SAMPLE, Placement, PtsAligner};
+use crate::dsp::{HOP, N_BINS, STFT_ISTFT_DELAY, StreamingIstft, StreamingStft};
+use crate::media::egress::{AudioRtpOutput, RtpTarget};
+use crate::media::ingest::AudioChunk;
+use crate::media::latency::LatencyTracker;
+use crate::media::record::WavRecorder;
+use crate::model::{CHUNK_FRAMES, Separator};
+use anyhow::Result;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rustfft::num_complex::Complex32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Samples per model chunk (40 ms).
+const CHUNK_SAMPLES: usize = CHUNK_FRAMES * HOP;
+
+/// Where one slot's separated audio goes.
+struct SlotSinks {
+    rtp: Option<AudioRtpOutput>,
+    wav: Option<WavRecorder>,
+}
+
+/// The audio thread's state: every buffer is allocated here, once.
+pub(super) struct AudioThread {
+    separator: Separator,
+    stft: StreamingStft,
+    istft: Vec<StreamingIstft>,
+    sinks: Vec<SlotSinks>,
+    hop: [f32; HOP],
+    hop_fill: usize,
+    mixture: Vec<Complex32>,
+    masks: Vec<Complex32>,
+    masked: Vec<Complex32>,
+    out: Vec<Vec<f32>>,
+    chunk_frames: usize,
+    /// Input sample index <-> pts.
+    aligner: PtsAligner,
+    samples_in: u64,
+    /// Output samples produced so far, including the STFT/iSTFT delay at the start.
+    produced: u64,
+    /// Set at the end of the source: input samples before the flush padding.
+    real_in: Option<u64>,
+    counters: Arc<StreamCounters>,
+    latency: Arc<LatencyTracker>,
+    quit: Arc<AtomicBool>,
+    name: String,
+}
+
+impl AudioThread {
+    pub(super) fn new(
+        spec: &StreamSpec,
+        separator: Separator,
+        counters: &Arc<StreamCounters>,
+        latency: &Arc<LatencyTracker>,
+        quit: &Arc<AtomicBool>,
+    ) -> Result<Self> {
+        let slots = separator.active_slots();
+        let mut sinks = Vec::with_capacity(slots);
+        for k in 0..slots {
+            let rtp = match &spec.rtp {
+                Some(r) => Some(AudioRtpOutput::start(
+                    &format!("{}-speaker-{k}", spec.name),
+                    &RtpTarget {
+                        host: r.host.clone(),
+                        port: r.base_port + 2 * k as u16,
+                        mtu: r.mtu,
+                    },
+                    r.codec,
+                    r.opus_bitrate,
+                    (k == 0).then(|| latency.clone()),
+                )?),
+                None => None,
+            };
+            let wav = match &spec.record_dir {
+                Some(dir) => Some(WavRecorder::create(&dir.join(format!("speaker-{k}.wav")))?),
+                None => None,
+            };
+            sinks.push(SlotSinks { rtp, wav });
+        }
+        Ok(AudioThread {
+            separator,
+            stft: StreamingStft::new(),
+            istft: (0..slots).map(|_| StreamingIstft::new()).collect(),
+            sinks,
+            hop: [0.0; HOP],
+            hop_fill: 0,
+            mixture: vec![Complex32::default(); CHUNK_FRAMES * N_BINS],
+            masks: vec![Complex32::default(); slots * CHUNK_FRAMES * N_BINS],
+            masked: vec![Complex32::default(); N_BINS],
+            out: vec![vec![0.0; CHUNK_SAMPLES]; slots],
+            chunk_frames: 0,
+            aligner: PtsAligner::new(),
+            samples_in: 0,
+            produced: 0,
+            real_in: None,
+            counters: counters.clone(),
+            latency: latency.clone(),
+            quit: quit.clone(),
+            name: spec.name.clone(),
+        })
+    }
+
+    pub(super) fn run(mut self, rx: Receiver<AudioChunk>) -> Result<()> {
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(chunk) => self.on_chunk(&chunk)?,
+                Err(RecvTimeoutError::Timeout) if !self.quit.load(Ordering::Relaxed) => {}
+                Err(_) => break,
+            }
+        }
+        self.flush()?;
+        for s in &mut self.sinks {
+            if let Some(r) = &s.rtp {
+                r.finish()?;
+            }
+            if let Some(w) = &mut s.wav {
+                w.finish()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Place a buffer on the sample timeline by its pts, then feed it hop by hop.
+    fn on_chunk(&mut self, chunk: &AudioChunk) -> Result<()> {
+        self.latency.mark_input(chunk.pts_ns, chunk.arrival);
+        let samples = chunk.samples();
+        let mut skip = 0usize;
+        match self
+            .aligner
+            .place(chunk.pts_ns, samples.len(), chunk.discont)
+        {
+            Placement::FillThenAccept(fill) => {
+                self.counters
+                    .audio_gap_samples
+                    .fetch_add(fill, Ordering::Relaxed);
+                for _ in 0..fill {
+                    self.push_sample(0.0)?;
+                }
+                self.aligner.advance(fill);
+            }
+            Placement::Skip(n) => {
+                skip = n;
+                self.counters
+                    .audio_overlap_samples
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Placement::Resync => {
+                tracing::warn!(stream = %self.name, "audio discontinuity: timeline re-anchored");
+                self.counters
+                    .discontinuities
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for &s in &samples[skip..] {
+            self.push_sample(s)?;
+        }
+        let accepted = (samples.len() - skip) as u64;
+        self.aligner.advance(accepted);
+        self.counters
+            .audio_in_samples
+            .fetch_add(accepted, Ordering::Relaxed);
+        self.counters
+            .position_ns
+            .store(self.samples_in * NS_PER_SAMPLE, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn push_sample(&mut self, s: f32) -> Result<()> {
+        self.hop[self.hop_fill] = s;
+        self.hop_fill += 1;
+        self.samples_in += 1;
+        if self.hop_fill == HOP {
+            self.hop_fill = 0;
+            let busy = Instant::now();
+            let start = self.chunk_frames * N_BINS;
+            let hop = self.hop;
+            self.stft
+                .push_hop(&hop, &mut self.mixture[start..start + N_BINS]);
+            self.chunk_frames += 1;
+            let full = self.chunk_frames == CHUNK_FRAMES;
+            if full {
+                self.chunk_frames = 0;
+                self.separate_chunk();
+            }
+            self.counters
+                .dsp_busy_ns
+                .fetch_add(busy.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            if full {
+                self.emit_chunk(CHUNK_SAMPLES)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Masks for the chunk, then the iSTFT of each slot's masked mixture.
+    fn separate_chunk(&mut self) {
+        self.separator.masks(&self.mixture, &mut self.masks);
+        let per_slot = CHUNK_FRAMES * N_BINS;
+        for (k, istft) in self.istft.iter_mut().enumerate() {
+            for f in 0..CHUNK_FRAMES {
+                let x = &self.mixture[f * N_BINS..(f + 1) * N_BINS];
+                let m = &self.masks[k * per_slot + f * N_BINS..k * per_slot + (f + 1) * N_BINS];
+                for ((y, x), m) in self.masked.iter_mut().zip(x).zip(m) {
+                    *y = x * m;
+                }
+                istft.push_frame(&self.masked, &mut self.out[k][f * HOP..(f + 1) * HOP]);
+            }
+        }
+    }
+
+    /// Send the newest `n` output samples of every slot, dropping the start-up delay and stamping
+    /// them with the pts of the input samples they came from.
+    fn emit_chunk(&mut self, n: usize) -> Result<()> {
+        let first = self.produced;
+        self.produced += n as u64;
+        let delay = STFT_ISTFT_DELAY as u64;
+        // Output index i is input index i - delay; drop what precedes input sample 0 and what
+        // follows the last real input sample (flush padding).
+        let start = delay.saturating_sub(first).min(n as u64) as usize;
+        let end_index = self.samples_in_real() + delay;
+        let end = (end_index.saturating_sub(first)).min(n as u64) as usize;
+        if end <= start {
+            return Ok(());
+        }
+        let pts = self.aligner.pts_of(first + start as u64 - delay);
+        for (k, sinks) in self.sinks.iter_mut().enumerate() {
+            let samples = &self.out[k][start..end];
+            if let Some(rtp) = &mut sinks.rtp {
+                rtp.push(pts, samples)?;
+            }
+            if let Some(wav) = &mut sinks.wav {
+                wav.write(samples)?;
+            }
+        }
+        self.counters
+            .audio_out_samples
+            .fetch_add((end - start) as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Push silence until every real input sample has come out of the iSTFT.
+    fn flush(&mut self) -> Result<()> {
+        if self.aligner.t0().is_none() {
+            return Ok(());
+        }
+        let real = self.samples_in;
+        self.real_in = Some(real);
+        while self.produced < real + STFT_ISTFT_DELAY as u64 {
+            self.push_sample(0.0)?;
+        }
+        Ok(())
+    }
+
+    /// Input samples that came from the source (not flush padding).
+    fn samples_in_real(&self) -> u64 {
+        self.real_in.unwrap_or(self.samples_in)
+    }
+}
