@@ -25,6 +25,9 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Leave out face detection and tracking (measures the audio path alone).
+    #[arg(long)]
+    no_faces: bool,
 }
 
 pub fn main(args: BenchArgs) -> Result<ExitCode> {
@@ -62,6 +65,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
         record_dir: None,
         stall_timeout: super::common::STALL_TIMEOUT,
         max_duration: Some(Duration::from_secs_f64(args.duration.max(0.5))),
+        vision: (!args.no_faces).then(avsepd::vision::VisionConfig::default),
     };
     let usage_before = rusage();
     let stream = Stream::new(spec);

@@ -1,10 +1,11 @@
 //! Shared by the subcommands: config -> stream specs, running several streams, summaries.
 
 use anyhow::Result;
-use avsepd::config::{AudioCodec, Config, StreamConfig, Transport};
+use avsepd::config::{AudioCodec, Config, StreamConfig, Transport, VisionSettings};
 use avsepd::media::egress::RtpAudioCodec;
 use avsepd::media::ingest::{Backpressure, IngestOptions, RtspTransport};
 use avsepd::stream::{RtpOutputs, Stream, StreamReport, StreamSpec};
+use avsepd::vision::VisionConfig;
 
 /// Wrap specs into shareable streams (the control API reads their counters).
 pub fn streams(specs: Vec<StreamSpec>) -> Vec<Arc<Stream>> {
@@ -57,7 +58,21 @@ pub fn live_spec(cfg: &Config, name: &str, sc: &StreamConfig) -> Result<StreamSp
         record_dir: None,
         stall_timeout: STALL_TIMEOUT,
         max_duration: None,
+        vision: vision_config(&cfg.vision),
     })
+}
+
+/// The vision stage's settings from `[vision]`; `None` when disabled.
+pub fn vision_config(v: &VisionSettings) -> Option<VisionConfig> {
+    if !v.enabled {
+        return None;
+    }
+    let mut c = VisionConfig {
+        every: v.detect_every,
+        ..VisionConfig::default()
+    };
+    c.tracker.min_face_px = v.min_face_px as f32;
+    Some(c)
 }
 
 /// Run streams, each on its own thread, until all have ended or `stop` is set.

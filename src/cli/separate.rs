@@ -27,6 +27,12 @@ pub struct SeparateArgs {
     /// RTSP transport.
     #[arg(long, value_parser = ["auto", "tcp", "udp"], default_value = "auto")]
     transport: String,
+    /// Leave out face detection and tracking (no boxes, empty timeline faces).
+    #[arg(long)]
+    no_faces: bool,
+    /// Run the face detector on every K-th frame and track in between.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=25))]
+    detect_every: u32,
     /// Video size the overlay is rendered at, WIDTHxHEIGHT.
     #[arg(long, default_value = "640x360")]
     size: String,
@@ -76,6 +82,10 @@ pub fn main(args: SeparateArgs) -> Result<ExitCode> {
         record_dir: Some(args.out.clone()),
         stall_timeout: super::common::STALL_TIMEOUT,
         max_duration: if live { max_duration } else { None },
+        vision: (!args.no_faces).then(|| avsepd::vision::VisionConfig {
+            every: args.detect_every,
+            ..Default::default()
+        }),
     };
     let stop = avsepd::control::signals::watch()?;
     let stream = Arc::new(Stream::new(spec));

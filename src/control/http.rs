@@ -84,7 +84,7 @@ async fn handle(mut socket: tokio::net::TcpStream, streams: &[Arc<Stream>]) -> s
 /// Prometheus exposition text: one family per counter, labelled by stream.
 pub fn metrics(streams: &[Arc<Stream>]) -> String {
     type Getter = fn(&Stream) -> f64;
-    let families: [(&str, &str, &str, Getter); 10] = [
+    let families: [(&str, &str, &str, Getter); 14] = [
         (
             "avsepd_stream_up",
             "gauge",
@@ -144,6 +144,30 @@ pub fn metrics(streams: &[Arc<Stream>]) -> String {
             "counter",
             "time the DSP stage spent working",
             |s| s.counters.dsp_busy_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        ),
+        (
+            "avsepd_faces_observed_total",
+            "counter",
+            "face observations (one per visible track per frame)",
+            |s| s.counters.faces_observed.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "avsepd_tracks_started_total",
+            "counter",
+            "face tracks started",
+            |s| s.counters.tracks_started.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "avsepd_face_frames_dropped_total",
+            "counter",
+            "frames of faces the separation stage could not take in time",
+            |s| s.counters.face_frames_dropped.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "avsepd_vision_busy_seconds_total",
+            "counter",
+            "time the vision stage spent detecting, tracking and cropping",
+            |s| s.counters.vision_busy_ns.load(Ordering::Relaxed) as f64 / 1e9,
         ),
     ];
     let mut out = String::new();

@@ -21,8 +21,14 @@ impl Separator {
         }
     }
 
-    /// Fill `masks` (active_slots x CHUNK_FRAMES x N_BINS) for one chunk of the mixture.
-    pub fn masks(&mut self, mixture: &[Complex32], masks: &mut [Complex32]) {
+    /// Fill `masks` (active_slots x CHUNK_FRAMES x N_BINS) for one chunk of the mixture, given the
+    /// faces of the latest video frame (a face-conditioned model extracts one voice per face).
+    pub fn masks(
+        &mut self,
+        mixture: &[Complex32],
+        _faces: Option<&crate::stream::FaceFrame>,
+        masks: &mut [Complex32],
+    ) {
         debug_assert_eq!(mixture.len(), CHUNK_FRAMES * N_BINS);
         match self {
             Separator::Bypass => masks.fill(Complex32::new(1.0, 0.0)),

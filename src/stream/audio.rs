@@ -2,6 +2,7 @@
 //! slot, and the slots' outputs (RTP, WAV). Works one 40 ms chunk (4 hops, one video frame) at a
 //! time as the model contract does; every buffer is allocated once, up front.
 
+use super::FaceFrame;
 use super::StreamCounters;
 use super::StreamSpec;
 use super::align::{NS_PER_SAMPLE, Placement, PtsAligner};
@@ -51,6 +52,9 @@ pub(super) struct AudioThread {
     latency: Arc<LatencyTracker>,
     quit: Arc<AtomicBool>,
     name: String,
+    /// Faces from the video thread, and the latest frame of them (what a model is conditioned on).
+    faces: Receiver<FaceFrame>,
+    latest_faces: Option<FaceFrame>,
 }
 
 impl AudioThread {
@@ -60,6 +64,7 @@ impl AudioThread {
         counters: &Arc<StreamCounters>,
         latency: &Arc<LatencyTracker>,
         quit: &Arc<AtomicBool>,
+        faces: Receiver<FaceFrame>,
     ) -> Result<Self> {
         let slots = separator.active_slots();
         let mut sinks = Vec::with_capacity(slots);
@@ -104,6 +109,8 @@ impl AudioThread {
             latency: latency.clone(),
             quit: quit.clone(),
             name: spec.name.clone(),
+            faces,
+            latest_faces: None,
         })
     }
 
@@ -201,7 +208,12 @@ impl AudioThread {
 
     /// Masks for the chunk, then the iSTFT of each slot's masked mixture.
     fn separate_chunk(&mut self) {
-        self.separator.masks(&self.mixture, &mut self.masks);
+        // The faces seen up to now; the bypass separator does not use them yet.
+        while let Ok(f) = self.faces.try_recv() {
+            self.latest_faces = Some(f);
+        }
+        self.separator
+            .masks(&self.mixture, self.latest_faces.as_ref(), &mut self.masks);
         let per_slot = CHUNK_FRAMES * N_BINS;
         for (k, istft) in self.istft.iter_mut().enumerate() {
             for f in 0..CHUNK_FRAMES {

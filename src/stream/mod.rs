@@ -12,6 +12,7 @@
 
 pub mod align;
 mod audio;
+pub mod draw;
 mod video;
 
 use crate::media::egress::RtpAudioCodec;
@@ -53,6 +54,15 @@ pub struct StreamSpec {
     pub stall_timeout: Duration,
     /// Stop after this much input (`--duration`).
     pub max_duration: Option<Duration>,
+    /// Face detection and tracking; `None` disables it.
+    pub vision: Option<crate::vision::VisionConfig>,
+}
+
+/// The faces of one video frame, as the separation stage receives them.
+#[derive(Debug, Clone)]
+pub struct FaceFrame {
+    pub pts_ns: u64,
+    pub faces: Vec<crate::vision::FaceObs>,
 }
 
 /// Live counters of a stream, readable while it runs.
@@ -75,6 +85,14 @@ pub struct StreamCounters {
     pub video_dropped_frames: AtomicU64,
     /// True while data arrives (within the stall timeout).
     pub up: AtomicBool,
+    /// Face observations made (one per visible track per frame).
+    pub faces_observed: AtomicU64,
+    /// Tracks started so far (the highest track id).
+    pub tracks_started: AtomicU64,
+    /// Frames of faces the separation stage could not take in time (channel full).
+    pub face_frames_dropped: AtomicU64,
+    /// Time the vision stage spent detecting, tracking and cropping.
+    pub vision_busy_ns: AtomicU64,
 }
 
 /// What a finished stream reports.
@@ -124,6 +142,7 @@ impl Stream {
     }
 
     pub fn run(&self, stop: &AtomicBool) -> Result<StreamReport> {
+        crate::media::init()?;
         let started = Instant::now();
         let spec = &self.spec;
         let mut report = StreamReport {
@@ -138,17 +157,31 @@ impl Stream {
         let slots = separator.active_slots();
         report.sdp_files = write_sdp_files(spec, slots)?;
 
-        let mut ingest = Ingest::start(&spec.ingest)?;
+        // Outputs and models first: a bad model or an unusable port fails before the camera is
+        // contacted.
         let quit = Arc::new(AtomicBool::new(false));
+        // Faces go from the video thread to the separation stage; a frame of faces that cannot be
+        // taken in time is dropped and counted (the separator keeps the last crop of a track).
+        let (face_tx, face_rx) = crossbeam_channel::bounded::<FaceFrame>(8);
+        let audio_ctx = AudioThread::new(
+            spec,
+            separator,
+            &self.counters,
+            &self.latency,
+            &quit,
+            face_rx,
+        )?;
+        let video_ctx = VideoThread::new(spec, &self.counters, &quit, face_tx)?;
+        let mut ingest = Ingest::start(&spec.ingest)?;
         let audio = {
-            let ctx = AudioThread::new(spec, separator, &self.counters, &self.latency, &quit)?;
+            let ctx = audio_ctx;
             let rx = ingest.audio.clone();
             std::thread::Builder::new()
                 .name(format!("{}-audio", spec.name))
                 .spawn(move || ctx.run(rx))?
         };
         let video = {
-            let ctx = VideoThread::new(spec, &self.counters, &quit)?;
+            let ctx = video_ctx;
             let rx = ingest.video.clone();
             std::thread::Builder::new()
                 .name(format!("{}-video", spec.name))

@@ -1,23 +1,30 @@
-//! The video thread: the overlay outputs (RTP, MP4) and the timeline.
+//! The video thread: faces (detect every k frames, track in between, mouth crops) handed to the
+//! separation stage, boxes drawn on the overlay outputs (RTP, MP4), and the timeline.
 
+use super::FaceFrame;
 use super::StreamCounters;
 use super::StreamSpec;
+use super::draw::{Canvas, track_colour};
 use crate::media::egress::{OverlayMp4Recorder, OverlayRtpOutput, RtpTarget};
 use crate::media::ingest::VideoFrame;
-use crate::media::record::{Timeline, TimelineFrame};
-use anyhow::Result;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crate::media::record::{Timeline, TimelineFace, TimelineFrame};
+use crate::vision::{FaceObs, FacePipeline, RgbView};
+use anyhow::{Result, anyhow};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use gstreamer as gst;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// The video thread: overlay outputs and the timeline.
+/// The video thread: faces (detector + tracker), the overlay outputs and the timeline.
 pub(super) struct VideoThread {
     rtp: Option<OverlayRtpOutput>,
     mp4: Option<OverlayMp4Recorder>,
     timeline: Option<(Timeline, PathBuf)>,
-    t0: Option<u64>,
+    vision: Option<FacePipeline>,
+    faces: Vec<FaceObs>,
+    face_tx: Sender<FaceFrame>,
     counters: Arc<StreamCounters>,
     quit: Arc<AtomicBool>,
 }
@@ -27,8 +34,13 @@ impl VideoThread {
         spec: &StreamSpec,
         counters: &Arc<StreamCounters>,
         quit: &Arc<AtomicBool>,
+        face_tx: Sender<FaceFrame>,
     ) -> Result<Self> {
         let (w, h) = (spec.ingest.width, spec.ingest.height);
+        let vision = match &spec.vision {
+            Some(cfg) => Some(FacePipeline::new(cfg.clone())?),
+            None => None,
+        };
         let rtp = match &spec.rtp {
             Some(r) if r.overlay => Some(OverlayRtpOutput::start(
                 &format!("{}-overlay", spec.name),
@@ -67,7 +79,9 @@ impl VideoThread {
             rtp,
             mp4,
             timeline,
-            t0: None,
+            vision,
+            faces: Vec::new(),
+            face_tx,
             counters: counters.clone(),
             quit: quit.clone(),
         })
@@ -97,17 +111,33 @@ impl VideoThread {
     }
 
     fn on_frame(&mut self, frame: &VideoFrame) -> Result<()> {
-        self.t0.get_or_insert(frame.pts_ns);
+        self.find_faces(frame)?;
+        // Boxes are drawn on a copy; without faces the decoded frame goes out as it is.
+        let drawn = if self.faces.is_empty() || (self.rtp.is_none() && self.mp4.is_none()) {
+            None
+        } else {
+            Some(self.draw_faces(frame)?)
+        };
+        let out = drawn.as_ref().unwrap_or(&frame.buffer);
         if let Some(r) = &self.rtp {
-            r.push(frame.pts_ns, &frame.buffer)?;
+            r.push(frame.pts_ns, out)?;
         }
         if let Some(m) = &mut self.mp4 {
-            m.push(frame.pts_ns, &frame.buffer)?;
+            m.push(frame.pts_ns, out)?;
         }
         if let Some((timeline, _)) = &mut self.timeline {
             timeline.frames.push(TimelineFrame {
                 pts: frame.pts_ns,
-                faces: Vec::new(),
+                faces: self
+                    .faces
+                    .iter()
+                    .map(|f| TimelineFace {
+                        track_id: f.track_id,
+                        slot: None,
+                        bbox: f.bbox,
+                        speaking: false,
+                    })
+                    .collect(),
                 source_peak: None,
             });
         }
@@ -115,5 +145,77 @@ impl VideoThread {
             .video_out_frames
             .fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Detect/track faces in the frame and hand them to the separation stage.
+    fn find_faces(&mut self, frame: &VideoFrame) -> Result<()> {
+        let Some(vision) = &mut self.vision else {
+            return Ok(());
+        };
+        let busy = Instant::now();
+        let map = frame
+            .buffer
+            .map_readable()
+            .map_err(|_| anyhow!("video frame cannot be mapped"))?;
+        let (w, h) = (frame.width as usize, frame.height as usize);
+        let view = RgbView {
+            data: map.as_slice(),
+            width: w,
+            height: h,
+            // GStreamer pads RGB rows to a multiple of 4 bytes.
+            stride: map.len() / h.max(1),
+        };
+        vision.process(frame.pts_ns, &view, true, &mut self.faces)?;
+        let c = &self.counters;
+        c.vision_busy_ns
+            .fetch_add(busy.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        c.faces_observed
+            .fetch_add(self.faces.len() as u64, Ordering::Relaxed);
+        if let Some(max_id) = self.faces.iter().map(|f| f.track_id).max() {
+            c.tracks_started.fetch_max(max_id, Ordering::Relaxed);
+        }
+        let offered = FaceFrame {
+            pts_ns: frame.pts_ns,
+            faces: self.faces.iter().filter(|f| f.offered).cloned().collect(),
+        };
+        match self.face_tx.try_send(offered) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                c.face_frames_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// A copy of the frame with each face's box and track id drawn on it.
+    fn draw_faces(&self, frame: &VideoFrame) -> Result<gst::Buffer> {
+        let mut out = frame
+            .buffer
+            .copy_deep()
+            .map_err(|_| anyhow!("cannot copy a frame"))?;
+        {
+            let b = out
+                .get_mut()
+                .ok_or_else(|| anyhow!("frame copy not writable"))?;
+            let mut map = b
+                .map_writable()
+                .map_err(|_| anyhow!("frame copy cannot be mapped"))?;
+            let h = frame.height as usize;
+            let stride = map.len() / h.max(1);
+            let mut canvas = Canvas {
+                data: map.as_mut_slice(),
+                width: frame.width as usize,
+                height: h,
+                stride,
+            };
+            for f in &self.faces {
+                let colour = track_colour(f.track_id);
+                let thickness = if f.offered { 3 } else { 1 };
+                canvas.rect(f.bbox, thickness, colour);
+                let (x, y) = (f.bbox[0] as i64, f.bbox[1] as i64 - 14);
+                canvas.number(x.max(0), y.max(0), f.track_id, 2, colour);
+            }
+        }
+        Ok(out)
     }
 }
