@@ -57,6 +57,9 @@ pub struct IngestOptions {
     /// branch); each branch then ends as at EOS. Cutting here, not downstream, keeps buffers that
     /// are already queued from running past the limit. `None`: until the source ends.
     pub max_duration_ns: Option<u64>,
+    /// Added to every pts. A reconnected source restarts its running time at 0; the stream offsets
+    /// each new session so that time keeps increasing across reconnects.
+    pub pts_offset_ns: u64,
 }
 
 impl IngestOptions {
@@ -72,6 +75,7 @@ impl IngestOptions {
             audio_capacity: 512,
             video_capacity: 16,
             max_duration_ns: None,
+            pts_offset_ns: 0,
         }
     }
 }
@@ -165,6 +169,19 @@ impl Ingest {
     /// Build and start the pipeline. Errors that GStreamer reports later (unreachable host, no
     /// decoder) arrive as [`IngestEvent::Error`].
     pub fn start(opts: &IngestOptions) -> Result<Ingest> {
+        let audio = bounded(opts.audio_capacity);
+        let video = bounded(opts.video_capacity);
+        Self::start_with(opts, audio, video, Arc::new(IngestCounters::default()))
+    }
+
+    /// Like [`Ingest::start`], but feeding channels and counters the caller keeps across
+    /// sessions (reconnects): the end of this source then does not disconnect them.
+    pub fn start_with(
+        opts: &IngestOptions,
+        audio: (Sender<AudioChunk>, Receiver<AudioChunk>),
+        video: (Sender<VideoFrame>, Receiver<VideoFrame>),
+        counters: Arc<IngestCounters>,
+    ) -> Result<Ingest> {
         crate::media::init()?;
         let label = crate::media::uri::redact(&opts.uri);
         let pipeline = gst::Pipeline::with_name("ingest");
@@ -176,10 +193,9 @@ impl Ingest {
         pipeline.add(&decode)?;
         configure_source(&decode, opts);
 
-        let (audio_tx, audio_rx) = bounded(opts.audio_capacity);
-        let (video_tx, video_rx) = bounded(opts.video_capacity);
+        let (audio_tx, audio_rx) = audio;
+        let (video_tx, video_rx) = video;
         let (event_tx, event_rx) = bounded(64);
-        let counters = Arc::new(IngestCounters::default());
         let audio_slot: SenderSlot<AudioChunk> = Arc::new(Mutex::new(Some(audio_tx)));
         let video_slot: SenderSlot<VideoFrame> = Arc::new(Mutex::new(Some(video_tx)));
         let linked = Arc::new(Mutex::new((false, false)));
@@ -383,10 +399,12 @@ fn link_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, bin: &gst::Bin) -> Resu
     Ok(())
 }
 
-fn running_time(sample: &gst::Sample, buffer: &gst::BufferRef) -> Option<u64> {
+fn running_time(sample: &gst::Sample, buffer: &gst::BufferRef, offset: u64) -> Option<u64> {
     let pts = buffer.pts()?;
     let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
-    segment.to_running_time(pts).map(|t| t.nseconds())
+    segment
+        .to_running_time(pts)
+        .map(|t| t.nseconds().saturating_add(offset))
 }
 
 fn link_audio(
@@ -412,16 +430,20 @@ fn link_audio(
         .map_err(|_| anyhow!("`sink` is not an appsink"))?;
     sink.set_sync(opts.pace_to_clock);
     let policy = opts.backpressure;
+    let offset = opts.pts_offset_ns;
+    let first_seen = AtomicBool::new(false);
     let eos_slot = slot.clone();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
-                let Some(pts_ns) = running_time(&sample, &buffer) else {
+                let Some(pts_ns) = running_time(&sample, &buffer, offset) else {
                     return Ok(gst::FlowSuccess::Ok); // untimed audio cannot be aligned
                 };
-                let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+                // The first buffer of a session starts a new stretch of the timeline.
+                let discont = buffer.flags().contains(gst::BufferFlags::DISCONT)
+                    || !first_seen.swap(true, Ordering::Relaxed);
                 // The duration limit: drop what lies past it, trim the buffer that straddles it.
                 let mut last = false;
                 let buffer = match cut.end_ns(pts_ns) {
@@ -502,13 +524,14 @@ fn link_video(
     sink.set_sync(opts.pace_to_clock);
     let (width, height) = (opts.width, opts.height);
     let policy = opts.backpressure;
+    let offset = opts.pts_offset_ns;
     let eos_slot = slot.clone();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
-                let Some(pts_ns) = running_time(&sample, &buffer) else {
+                let Some(pts_ns) = running_time(&sample, &buffer, offset) else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 if cut.end_ns(pts_ns).is_some_and(|end| pts_ns >= end) {
