@@ -89,12 +89,13 @@ BIN ?= $(TARGET_DIR)/release/avsepd
 UNITDIR ?= /etc/systemd/system
 SYSCONFDIR ?= /etc
 
-install: build install-files
+# Build first as yourself (`make build`), then `sudo make install`: root needs no Rust toolchain.
+install: install-files
 	@echo "installed; now: edit $(SYSCONFDIR)/avsepd/avsepd.toml, then"
 	@echo "  systemctl daemon-reload && systemctl enable --now avsepd"
 
 install-files:
-	@test -x "$(BIN)" || { echo "install: no binary at $(BIN) (run make build, or set BIN=)" >&2; exit 1; }
+	@test -x "$(BIN)" || { echo "install: no binary at $(BIN) (run make build first, or set BIN=)" >&2; exit 1; }
 	@test -f "$(ORT_DYLIB_PATH)" || { echo "install: no ONNX Runtime at $(ORT_DYLIB_PATH) (run make setup)" >&2; exit 1; }
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/avsepd $(DESTDIR)$(PREFIX)/share/avsepd/demo \
 		$(DESTDIR)$(PREFIX)/share/doc/avsepd $(DESTDIR)$(SYSCONFDIR)/avsepd $(DESTDIR)$(UNITDIR)
