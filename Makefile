@@ -11,7 +11,7 @@ TRAIN_PY ?= $(CURDIR)/.cache/venv-train/bin/python
 CONFIG ?= training/configs/tiny.toml
 
 .PHONY: setup build demo test test-rust test-python lint bench demo-clip signal-fixture vision-fixture \
-	faces-model clean setup-train synth train export eval test-training
+	faces-model clean setup-train synth train export eval test-training install install-files install-check
 
 setup:
 	@bash scripts/setup.sh
@@ -78,6 +78,47 @@ eval: setup-train
 # All training tests, torch ones included (they are skipped under test-python's CI venv).
 test-training: setup-train
 	OMP_NUM_THREADS=1 $(TRAIN_PY) -m pytest -q training/tests
+
+# Install as a system service (see README "Install as a service"). DESTDIR stages into a folder.
+# Binary in $(PREFIX)/bin; ONNX Runtime in $(PREFIX)/lib/avsepd (src/model/runtime.rs looks in
+# <exe>/../lib/avsepd); models and the demo clip in $(PREFIX)/share/avsepd (src/vision/detector.rs
+# looks in <exe>/../share/avsepd); the config in /etc/avsepd (an existing one is kept); the units
+# in $(UNITDIR) with their /usr/local paths rewritten for PREFIX.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+BIN ?= $(TARGET_DIR)/release/avsepd
+UNITDIR ?= /etc/systemd/system
+SYSCONFDIR ?= /etc
+
+# Build first as yourself (`make build`), then `sudo make install`: root needs no Rust toolchain.
+install: install-files
+	@echo "installed; now: edit $(SYSCONFDIR)/avsepd/avsepd.toml, then"
+	@echo "  systemctl daemon-reload && systemctl enable --now avsepd"
+
+install-files:
+	@test -x "$(BIN)" || { echo "install: no binary at $(BIN) (run make build first, or set BIN=)" >&2; exit 1; }
+	@test -f "$(ORT_DYLIB_PATH)" || { echo "install: no ONNX Runtime at $(ORT_DYLIB_PATH) (run make setup)" >&2; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/avsepd $(DESTDIR)$(PREFIX)/share/avsepd/demo \
+		$(DESTDIR)$(PREFIX)/share/doc/avsepd $(DESTDIR)$(SYSCONFDIR)/avsepd $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/avsepd
+	install -m 0644 $(ORT_DYLIB_PATH) $(DESTDIR)$(PREFIX)/lib/avsepd/libonnxruntime.so.1.32.0
+	install -m 0644 models/centerface.onnx models/MODELS.md $(DESTDIR)$(PREFIX)/share/avsepd/
+	install -m 0644 demo/demo.mp4 demo/README.md $(DESTDIR)$(PREFIX)/share/avsepd/demo/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/avsepd/README.md
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/avsepd/avsepd.toml ]; then \
+		echo "keeping the existing $(DESTDIR)$(SYSCONFDIR)/avsepd/avsepd.toml"; \
+	else \
+		echo "install config/avsepd.toml -> $(DESTDIR)$(SYSCONFDIR)/avsepd/avsepd.toml"; \
+		install -m 0644 config/avsepd.toml $(DESTDIR)$(SYSCONFDIR)/avsepd/avsepd.toml; \
+	fi
+	for u in avsepd.service avsepd@.service; do \
+		sed -e 's|/usr/local|$(PREFIX)|g' -e 's|/etc/avsepd|$(SYSCONFDIR)/avsepd|g' systemd/$$u \
+			> $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+
+# Install into a temporary DESTDIR (with the debug binary) and check the layout and that the
+# installed units verify: tests/systemd_unit.rs `make_install_*`.
+install-check:
+	$(CARGO) test --locked --test systemd_unit -- make_install
 
 clean:
 	$(CARGO) clean

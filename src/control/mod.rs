@@ -1,5 +1,7 @@
-//! Control plane: logging, signals, a small HTTP endpoint (health, Prometheus metrics, streams).
+//! Control plane: logging, signals, systemd notifications, a small HTTP endpoint (health,
+//! Prometheus metrics, streams).
 
 pub mod http;
 pub mod logging;
+pub mod notify;
 pub mod signals;
