@@ -46,7 +46,7 @@ fn cases() -> Vec<Case> {
             "unknown top-level section",
             format!("[frobnicate]\nx = 1\n{DOOR}"),
             &["frobnicate"],
-            "unknown section; expected one of daemon, egress, separation, vision, streams",
+            "unknown section; expected one of daemon, egress, separation, vision, reconnect, streams",
         ),
         case(
             "unknown key in a stream (and so url missing)",
@@ -242,6 +242,18 @@ fn cases() -> Vec<Case> {
             format!("[vision]\nenable = false\n{DOOR}"),
             &["vision.enable"],
             "unknown field",
+        ),
+        case(
+            "backoff initial above max",
+            format!("[reconnect]\ninitial_backoff_ms = 5000\nmax_backoff_ms = 1000\n{DOOR}"),
+            &["reconnect.initial_backoff_ms"],
+            "must not exceed reconnect.max_backoff_ms (1000), got 5000",
+        ),
+        case(
+            "stall timeout too short",
+            format!("[reconnect]\nstall_timeout_ms = 10\n{DOOR}"),
+            &["reconnect.stall_timeout_ms"],
+            "must be in 500..=600000, got 10",
         ),
         case(
             "max_speakers 0",

@@ -35,7 +35,7 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
     std::fs::write(
         &config,
         format!(
-            "[daemon]\nlisten = \"{api}\"\n\n[egress]\nrtp_host = \"127.0.0.1\"\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\n\n\
+            "[daemon]\nlisten = \"{api}\"\n\n[reconnect]\nenabled = false\n\n[egress]\nrtp_host = \"127.0.0.1\"\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\n\n\
              [streams.door]\nurl = \"{url}\"\ntransport = \"tcp\"\nbase_port = {base}\n",
             sdp = dir.path().display(),
             url = server.url()

@@ -66,6 +66,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
         stall_timeout: super::common::STALL_TIMEOUT,
         max_duration: Some(Duration::from_secs_f64(args.duration.max(0.5))),
         vision: (!args.no_faces).then(avsepd::vision::VisionConfig::default),
+        reconnect: None,
     };
     let usage_before = rusage();
     let stream = Stream::new(spec);

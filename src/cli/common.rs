@@ -1,10 +1,12 @@
 //! Shared by the subcommands: config -> stream specs, running several streams, summaries.
 
 use anyhow::Result;
-use avsepd::config::{AudioCodec, Config, StreamConfig, Transport, VisionSettings};
+use avsepd::config::{
+    AudioCodec, Config, ReconnectSettings, StreamConfig, Transport, VisionSettings,
+};
 use avsepd::media::egress::RtpAudioCodec;
 use avsepd::media::ingest::{Backpressure, IngestOptions, RtspTransport};
-use avsepd::stream::{RtpOutputs, Stream, StreamReport, StreamSpec};
+use avsepd::stream::{ReconnectPolicy, RtpOutputs, Stream, StreamReport, StreamSpec};
 use avsepd::vision::VisionConfig;
 
 /// Wrap specs into shareable streams (the control API reads their counters).
@@ -58,9 +60,19 @@ pub fn live_spec(cfg: &Config, name: &str, sc: &StreamConfig) -> Result<StreamSp
             sdp_dir: e.sdp_dir.clone(),
         }),
         record_dir: None,
-        stall_timeout: STALL_TIMEOUT,
         max_duration: None,
         vision: vision_config(&cfg.vision),
+        reconnect: reconnect_policy(&cfg.reconnect),
+        stall_timeout: Duration::from_millis(cfg.reconnect.stall_timeout_ms as u64),
+    })
+}
+
+/// The reconnect policy from `[reconnect]`; `None` when disabled.
+pub fn reconnect_policy(r: &ReconnectSettings) -> Option<ReconnectPolicy> {
+    r.enabled.then(|| ReconnectPolicy {
+        initial: Duration::from_millis(r.initial_backoff_ms as u64),
+        max: Duration::from_millis(r.max_backoff_ms as u64),
+        jitter: r.jitter_percent as f64 / 100.0,
     })
 }
 

@@ -64,6 +64,8 @@ pub fn main(args: DemoArgs) -> Result<ExitCode> {
     let mut spec = common::live_spec(&cfg, "demo", sc)?;
     spec.ingest.transport = RtspTransport::Tcp;
     spec.record_dir = Some(args.out.clone());
+    // The demo ends with its clip instead of replaying it.
+    spec.reconnect = None;
     println!(
         "live RTP: speaker 0 on udp://{host}:{p0}, overlay on udp://{host}:{po}; play with:",
         host = cfg.egress.rtp_host,

@@ -86,6 +86,7 @@ pub fn main(args: SeparateArgs) -> Result<ExitCode> {
             every: args.detect_every,
             ..Default::default()
         }),
+        reconnect: None,
     };
     let stop = avsepd::control::signals::watch()?;
     let stream = Arc::new(Stream::new(spec));

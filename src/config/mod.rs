@@ -24,8 +24,8 @@ use serde::Deserialize;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use schema::{
-    AudioCodec, Config, DaemonConfig, EgressConfig, LogFormat, SeparationConfig, SeparationMode,
-    StreamConfig, Transport, VisionSettings, limits,
+    AudioCodec, Config, DaemonConfig, EgressConfig, LogFormat, ReconnectSettings, SeparationConfig,
+    SeparationMode, StreamConfig, Transport, VisionSettings, limits,
 };
 pub use url::{URL_SCHEMES, redact_url};
 

@@ -32,6 +32,12 @@ pub mod limits {
     pub const DETECT_EVERY: RangeInclusive<i64> = 1..=25;
     /// `vision.min_face_px`: narrower faces are tracked but not offered to separation.
     pub const MIN_FACE_PX: RangeInclusive<i64> = 0..=1_000;
+    /// `reconnect.stall_timeout_ms`: no data for this long counts as a dead source.
+    pub const STALL_TIMEOUT_MS: RangeInclusive<i64> = 500..=600_000;
+    /// `reconnect.initial_backoff_ms` and `reconnect.max_backoff_ms`.
+    pub const BACKOFF_MS: RangeInclusive<i64> = 50..=600_000;
+    /// `reconnect.jitter_percent`.
+    pub const JITTER_PERCENT: RangeInclusive<i64> = 0..=100;
     /// `streams.*.latency_ms`: RTSP jitterbuffer.
     pub const LATENCY_MS: RangeInclusive<i64> = 0..=10_000;
     /// `streams.*.base_port` and `streams.*.overlay_port`: unprivileged UDP ports.
@@ -73,6 +79,9 @@ pub struct Config {
     /// Face detection and tracking.
     #[serde(default)]
     pub vision: VisionSettings,
+    /// What happens when a source drops, ends or stalls.
+    #[serde(default)]
+    pub reconnect: ReconnectSettings,
     /// Input streams keyed by name; the name ends up in SDP file names.
     #[serde(default)]
     pub streams: BTreeMap<String, StreamConfig>,
@@ -150,6 +159,54 @@ pub struct VisionSettings {
     /// Faces narrower than this (input-video pixels) are tracked but not offered to separation.
     #[serde(default = "default_min_face_px")]
     pub min_face_px: u32,
+}
+
+/// `[reconnect]`: recovery of sources that drop, end or stall (all streams).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconnectSettings {
+    /// Reconnect (true) or let the stream end with its source (false).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// No audio or video for this long (ms) counts as a dead source.
+    #[serde(default = "default_stall_timeout_ms")]
+    pub stall_timeout_ms: u32,
+    /// First wait before reconnecting (ms); doubles on each failure up to `max_backoff_ms`.
+    #[serde(default = "default_initial_backoff_ms")]
+    pub initial_backoff_ms: u32,
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u32,
+    /// Each wait is randomly scaled by up to +-this percentage.
+    #[serde(default = "default_jitter_percent")]
+    pub jitter_percent: u32,
+}
+
+impl Default for ReconnectSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            stall_timeout_ms: default_stall_timeout_ms(),
+            initial_backoff_ms: default_initial_backoff_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+            jitter_percent: default_jitter_percent(),
+        }
+    }
+}
+
+fn default_stall_timeout_ms() -> u32 {
+    10_000
+}
+
+fn default_initial_backoff_ms() -> u32 {
+    1_000
+}
+
+fn default_max_backoff_ms() -> u32 {
+    30_000
+}
+
+fn default_jitter_percent() -> u32 {
+    20
 }
 
 /// `[streams.NAME]`: one camera input.

@@ -1,6 +1,6 @@
 //! Unit tests for loading: the shipped example, defaults, round trips and robustness.
 
-use super::walk::{DAEMON, EGRESS, Field, SECTIONS, SEPARATION, STREAM, VISION};
+use super::walk::{DAEMON, EGRESS, Field, RECONNECT, SECTIONS, SEPARATION, STREAM, VISION};
 use super::*;
 
 const EXAMPLE: &str = include_str!("../../config/avsepd.toml");
@@ -36,11 +36,12 @@ fn example_documents_the_real_defaults() {
 /// Every key the loader accepts appears in the example, set or commented out, in its section.
 #[test]
 fn example_documents_every_key() {
-    let sections: [(&str, &[Field]); 5] = [
+    let sections: [(&str, &[Field]); 6] = [
         ("[daemon]", DAEMON),
         ("[egress]", EGRESS),
         ("[separation]", SEPARATION),
         ("[vision]", VISION),
+        ("[reconnect]", RECONNECT),
         ("[streams.door]", STREAM),
     ];
     assert_eq!(SECTIONS.len(), sections.len());

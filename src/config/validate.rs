@@ -73,6 +73,15 @@ pub(crate) fn validate(
     };
     check_egress(config, &mut c);
     check_separation(config, &mut c);
+    if config.reconnect.initial_backoff_ms > config.reconnect.max_backoff_ms {
+        c.push(
+            "reconnect.initial_backoff_ms",
+            format!(
+                "must not exceed reconnect.max_backoff_ms ({}), got {}",
+                config.reconnect.max_backoff_ms, config.reconnect.initial_backoff_ms
+            ),
+        );
+    }
 
     if config.streams.is_empty() && mode == ValidationMode::Complete {
         c.push("streams", "at least one stream must be declared".to_owned());

@@ -50,7 +50,14 @@ const fn field(key: &'static str, kind: Kind) -> Field {
 }
 
 /// Top-level sections, in documentation order.
-pub(crate) const SECTIONS: &[&str] = &["daemon", "egress", "separation", "vision", "streams"];
+pub(crate) const SECTIONS: &[&str] = &[
+    "daemon",
+    "egress",
+    "separation",
+    "vision",
+    "reconnect",
+    "streams",
+];
 
 pub(crate) const DAEMON: &[Field] = &[
     field("listen", Kind::SocketAddr),
@@ -80,6 +87,14 @@ pub(crate) const VISION: &[Field] = &[
     field("enabled", Kind::Bool),
     field("detect_every", Kind::Int(limits::DETECT_EVERY)),
     field("min_face_px", Kind::Int(limits::MIN_FACE_PX)),
+];
+
+pub(crate) const RECONNECT: &[Field] = &[
+    field("enabled", Kind::Bool),
+    field("stall_timeout_ms", Kind::Int(limits::STALL_TIMEOUT_MS)),
+    field("initial_backoff_ms", Kind::Int(limits::BACKOFF_MS)),
+    field("max_backoff_ms", Kind::Int(limits::BACKOFF_MS)),
+    field("jitter_percent", Kind::Int(limits::JITTER_PERCENT)),
 ];
 
 pub(crate) const STREAM: &[Field] = &[
@@ -121,6 +136,7 @@ pub(crate) fn walk(document: Table) -> Walked {
             "egress" => EGRESS,
             "separation" => SEPARATION,
             "vision" => VISION,
+            "reconnect" => RECONNECT,
             "streams" => {
                 walk_streams(value, &mut out);
                 continue;

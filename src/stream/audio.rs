@@ -137,6 +137,11 @@ impl AudioThread {
     /// Place a buffer on the sample timeline by its pts, then feed it hop by hop.
     fn on_chunk(&mut self, chunk: &AudioChunk) -> Result<()> {
         self.latency.mark_input(chunk.pts_ns, chunk.arrival);
+        let end = chunk.pts_ns + chunk.len() as u64 * NS_PER_SAMPLE;
+        self.counters.last_pts_ns.fetch_max(end, Ordering::Relaxed);
+        self.counters
+            .last_data_at_ns
+            .store(super::monotonic_ns(), Ordering::Relaxed);
         let samples = chunk.samples();
         let mut skip = 0usize;
         match self

@@ -13,18 +13,21 @@
 pub mod align;
 mod audio;
 pub mod draw;
+pub mod status;
 mod video;
 
 use crate::media::egress::RtpAudioCodec;
-use crate::media::ingest::{AUDIO_RATE, Ingest, IngestEvent, IngestOptions};
+use crate::media::ingest::{AUDIO_RATE, Ingest, IngestCounters, IngestEvent, IngestOptions};
 use crate::media::latency::{LatencyStats, LatencyTracker};
 use crate::media::sdp::{self, SdpPayload};
 use crate::model::Separator;
 use anyhow::{Context, Result};
 use audio::AudioThread;
+pub use status::{ReconnectPolicy, StreamEvent, StreamState, StreamStatus};
+use status::{jitter_unit, unix_ms};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use video::VideoThread;
 
@@ -56,6 +59,8 @@ pub struct StreamSpec {
     pub max_duration: Option<Duration>,
     /// Face detection and tracking; `None` disables it.
     pub vision: Option<crate::vision::VisionConfig>,
+    /// Reconnect a source that ends, fails or stalls; `None`: the stream ends with its source.
+    pub reconnect: Option<ReconnectPolicy>,
 }
 
 /// The faces of one video frame, as the separation stage receives them.
@@ -93,6 +98,12 @@ pub struct StreamCounters {
     pub face_frames_dropped: AtomicU64,
     /// Time the vision stage spent detecting, tracking and cropping.
     pub vision_busy_ns: AtomicU64,
+    /// Reconnect attempts.
+    pub reconnects: AtomicU64,
+    /// Highest pts seen from the source (audio or video), ns.
+    pub last_pts_ns: AtomicU64,
+    /// When data last arrived ([`monotonic_ns`]).
+    pub last_data_at_ns: AtomicU64,
 }
 
 /// What a finished stream reports.
@@ -110,6 +121,7 @@ pub struct StreamReport {
     pub dsp_busy_s: f64,
     pub wall_s: f64,
     pub sdp_files: Vec<PathBuf>,
+    pub reconnects: u64,
     pub error: Option<String>,
 }
 
@@ -130,17 +142,73 @@ pub struct Stream {
     pub spec: StreamSpec,
     pub counters: Arc<StreamCounters>,
     pub latency: Arc<LatencyTracker>,
+    /// Kept across source sessions (reconnects), so counts never go backwards.
+    pub ingest_counters: Arc<IngestCounters>,
+    status: Mutex<StreamStatus>,
+    /// State changes, for the control API's server-sent events.
+    pub events: tokio::sync::broadcast::Sender<StreamEvent>,
 }
 
 impl Stream {
     pub fn new(spec: StreamSpec) -> Self {
+        let (events, _) = tokio::sync::broadcast::channel(64);
         Stream {
             spec,
             counters: Arc::new(StreamCounters::default()),
             latency: Arc::new(LatencyTracker::new()),
+            ingest_counters: Arc::new(IngestCounters::default()),
+            status: Mutex::new(StreamStatus::default()),
+            events,
         }
     }
 
+    /// A copy of the current status.
+    pub fn status(&self) -> StreamStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_state(&self, state: StreamState, error: Option<String>) {
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        if st.state == state && error.is_none() {
+            return;
+        }
+        let kind = match state {
+            StreamState::Running => "up",
+            StreamState::Retrying => "retrying",
+            StreamState::Stopped => "stopped",
+            StreamState::Buffering => "down",
+        };
+        // Buffering right after Running/Retrying is the source going down; the first Buffering
+        // (start-up) is not an event.
+        let announce = !(state == StreamState::Buffering && st.state == StreamState::Buffering);
+        st.state = state;
+        st.since_unix_ms = unix_ms();
+        if error.is_some() {
+            st.last_error = error.clone();
+        }
+        if state == StreamState::Retrying {
+            st.reconnects += 1;
+        }
+        drop(st);
+        self.counters
+            .up
+            .store(state == StreamState::Running, Ordering::Relaxed);
+        if announce {
+            let _ = self.events.send(StreamEvent {
+                stream: self.spec.name.clone(),
+                kind,
+                unix_ms: unix_ms(),
+                detail: error,
+            });
+        }
+    }
+
+    /// Run until the source ends (without a reconnect policy), `stop` is set, or the duration
+    /// limit is reached. With a reconnect policy, a source that ends, fails or stalls is started
+    /// again with exponential backoff while the outputs stay up.
     pub fn run(&self, stop: &AtomicBool) -> Result<StreamReport> {
         crate::media::init()?;
         let started = Instant::now();
@@ -172,68 +240,83 @@ impl Stream {
             face_rx,
         )?;
         let video_ctx = VideoThread::new(spec, &self.counters, &quit, face_tx)?;
-        let mut ingest = Ingest::start(&spec.ingest)?;
+        // The channels outlive each source session, so the compute threads and the outputs keep
+        // running across reconnects; dropping these senders is what ends them.
+        let audio_chan = crossbeam_channel::bounded(spec.ingest.audio_capacity);
+        let video_chan = crossbeam_channel::bounded(spec.ingest.video_capacity);
         let audio = {
-            let ctx = audio_ctx;
-            let rx = ingest.audio.clone();
+            let (ctx, rx) = (audio_ctx, audio_chan.1.clone());
             std::thread::Builder::new()
                 .name(format!("{}-audio", spec.name))
                 .spawn(move || ctx.run(rx))?
         };
         let video = {
-            let ctx = video_ctx;
-            let rx = ingest.video.clone();
+            let (ctx, rx) = (video_ctx, video_chan.1.clone());
             std::thread::Builder::new()
                 .name(format!("{}-video", spec.name))
                 .spawn(move || ctx.run(rx))?
         };
 
-        // Supervise: the source's events, stalls, the duration limit and stop requests.
-        let mut last_progress = (0u64, Instant::now());
+        let mut attempt = 0u32;
         loop {
-            if audio.is_finished() && video.is_finished() {
-                break;
-            }
-            match ingest.events.recv_timeout(Duration::from_millis(100)) {
-                Ok(IngestEvent::Error(e)) => {
-                    tracing::error!(stream = %spec.name, "{e}");
-                    report.error.get_or_insert(e);
+            let mut opts = spec.ingest.clone();
+            opts.pts_offset_ns = self.next_pts_offset();
+            self.set_state(StreamState::Buffering, None);
+            let end = match Ingest::start_with(
+                &opts,
+                audio_chan.clone(),
+                video_chan.clone(),
+                self.ingest_counters.clone(),
+            ) {
+                Ok(mut ingest) => {
+                    let end = self.supervise(&ingest, stop, &mut attempt);
+                    ingest.stop();
+                    end
                 }
-                Ok(IngestEvent::Eos) => tracing::info!(stream = %spec.name, "source ended"),
-                Ok(IngestEvent::Degraded(_)) | Err(_) => {}
-            }
-            if self.counters.duration_ns.load(Ordering::Relaxed) == 0
-                && let Some(d) = ingest.duration_ns()
-            {
-                self.counters.duration_ns.store(d, Ordering::Relaxed);
-            }
-            let c = &ingest.counters;
-            self.mirror_ingest(c);
-            let progress =
-                c.audio_buffers.load(Ordering::Relaxed) + c.video_frames.load(Ordering::Relaxed);
-            if progress != last_progress.0 {
-                last_progress = (progress, Instant::now());
-                self.counters.up.store(true, Ordering::Relaxed);
-            } else if last_progress.1.elapsed() > spec.stall_timeout {
-                let e = format!(
-                    "source `{}`: no data for {:.1} s",
-                    crate::media::uri::redact(&spec.ingest.uri),
-                    spec.stall_timeout.as_secs_f64()
-                );
-                tracing::warn!(stream = %spec.name, "{e}");
-                report.error.get_or_insert(e);
+                Err(e) => SessionEnd::Failed(format!("{e:#}")),
+            };
+            let failed = matches!(end, SessionEnd::Failed(_));
+            let failure = match end {
+                SessionEnd::Stopped => None,
+                SessionEnd::Eos => {
+                    tracing::info!(stream = %spec.name, "source ended");
+                    Some(format!(
+                        "source `{}` ended",
+                        crate::media::uri::redact(&spec.ingest.uri)
+                    ))
+                }
+                SessionEnd::Failed(e) => {
+                    tracing::warn!(stream = %spec.name, "{e}");
+                    Some(e)
+                }
+            };
+            let (Some(why), Some(policy)) = (failure.clone(), &spec.reconnect) else {
+                // No reconnect: an end of stream is a normal finish, a failure is the report's.
+                if failed {
+                    report.error = failure;
+                }
+                break;
+            };
+            if stop.load(Ordering::SeqCst) {
                 break;
             }
-            let done = spec.max_duration.is_some_and(|d| {
-                self.counters.position_ns.load(Ordering::Relaxed) >= d.as_nanos() as u64
-            });
-            if done || stop.load(Ordering::SeqCst) {
+            let wait = policy.delay(attempt, jitter_unit());
+            attempt += 1;
+            tracing::info!(stream = %spec.name, wait_ms = wait.as_millis() as u64, attempt, "reconnecting");
+            self.set_state(StreamState::Retrying, Some(why));
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            let until = Instant::now() + wait;
+            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+            }
+            if stop.load(Ordering::SeqCst) {
                 break;
             }
         }
-        // Stop the source; the threads drain what is queued, flush and finish their outputs.
-        self.counters.up.store(false, Ordering::Relaxed);
-        ingest.stop();
+        // End the compute threads: they drain what is queued, flush and finish their outputs.
+        self.set_state(StreamState::Stopped, None);
+        drop(audio_chan);
+        drop(video_chan);
         quit.store(true, Ordering::SeqCst);
         let audio_result = audio
             .join()
@@ -241,26 +324,94 @@ impl Stream {
         let video_result = video
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("video thread panicked")));
-        while let Ok(ev) = ingest.events.try_recv() {
-            if let IngestEvent::Error(e) = ev {
-                report.error.get_or_insert(e);
-            }
-        }
-        let c = &ingest.counters;
-        report.audio_in_samples = self.counters.audio_in_samples.load(Ordering::Relaxed);
-        report.audio_out_samples = self.counters.audio_out_samples.load(Ordering::Relaxed);
-        report.audio_gap_samples = self.counters.audio_gap_samples.load(Ordering::Relaxed);
+        self.mirror_ingest(&self.ingest_counters);
+        let c = &self.counters;
+        report.audio_in_samples = c.audio_in_samples.load(Ordering::Relaxed);
+        report.audio_out_samples = c.audio_out_samples.load(Ordering::Relaxed);
+        report.audio_gap_samples = c.audio_gap_samples.load(Ordering::Relaxed);
         report.audio_dropped_buffers = c.audio_dropped_buffers.load(Ordering::Relaxed);
-        report.video_in_frames = c.video_frames.load(Ordering::Relaxed);
-        report.video_out_frames = self.counters.video_out_frames.load(Ordering::Relaxed);
+        report.video_in_frames = c.video_in_frames.load(Ordering::Relaxed);
+        report.video_out_frames = c.video_out_frames.load(Ordering::Relaxed);
         report.video_dropped_frames = c.video_dropped_frames.load(Ordering::Relaxed);
+        report.reconnects = c.reconnects.load(Ordering::Relaxed);
         report.latency = self.latency.stats();
-        report.dsp_busy_s = self.counters.dsp_busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        report.dsp_busy_s = c.dsp_busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
         report.wall_s = started.elapsed().as_secs_f64();
         audio_result.context("audio stage")?;
         video_result.context("video stage")?;
         Ok(report)
     }
+
+    /// Watch one source session: its bus events, stalls, the duration limit and stop requests.
+    fn supervise(&self, ingest: &Ingest, stop: &AtomicBool, attempt: &mut u32) -> SessionEnd {
+        let spec = &self.spec;
+        let c = &self.ingest_counters;
+        let progress =
+            || c.audio_buffers.load(Ordering::Relaxed) + c.video_frames.load(Ordering::Relaxed);
+        let mut last_progress = (progress(), Instant::now());
+        loop {
+            match ingest.events.recv_timeout(Duration::from_millis(100)) {
+                Ok(IngestEvent::Error(e)) => return SessionEnd::Failed(e),
+                Ok(IngestEvent::Eos) => return SessionEnd::Eos,
+                Ok(IngestEvent::Degraded(_)) | Err(_) => {}
+            }
+            if self.counters.duration_ns.load(Ordering::Relaxed) == 0
+                && let Some(d) = ingest.duration_ns()
+            {
+                self.counters.duration_ns.store(d, Ordering::Relaxed);
+            }
+            self.mirror_ingest(c);
+            let now = progress();
+            if now != last_progress.0 {
+                last_progress = (now, Instant::now());
+                if self.status().state != StreamState::Running {
+                    self.set_state(StreamState::Running, None);
+                    *attempt = 0; // data flowed: the next failure starts the backoff afresh
+                }
+            } else if last_progress.1.elapsed() > spec.stall_timeout {
+                return SessionEnd::Failed(format!(
+                    "source `{}`: no data for {:.1} s",
+                    crate::media::uri::redact(&spec.ingest.uri),
+                    spec.stall_timeout.as_secs_f64()
+                ));
+            }
+            let done = spec.max_duration.is_some_and(|d| {
+                self.counters.position_ns.load(Ordering::Relaxed) >= d.as_nanos() as u64
+            });
+            if done || stop.load(Ordering::SeqCst) {
+                return SessionEnd::Stopped;
+            }
+        }
+    }
+
+    /// Where the next session's pts start: after everything seen so far, plus the time the source
+    /// was away, so the outputs' timestamps keep increasing and the gap is real time.
+    fn next_pts_offset(&self) -> u64 {
+        let last = self.counters.last_pts_ns.load(Ordering::Relaxed);
+        if last == 0 {
+            return 0;
+        }
+        let away = self.counters.last_data_at_ns.load(Ordering::Relaxed);
+        let away = if away == 0 {
+            0
+        } else {
+            monotonic_ns().saturating_sub(away)
+        };
+        last + away
+    }
+}
+
+/// How one source session ended.
+enum SessionEnd {
+    Stopped,
+    Eos,
+    Failed(String),
+}
+
+/// A process-wide monotonic clock in ns (for measuring how long a source was away).
+pub(crate) fn monotonic_ns() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
 impl Stream {

@@ -111,6 +111,11 @@ impl VideoThread {
     }
 
     fn on_frame(&mut self, frame: &VideoFrame) -> Result<()> {
+        let c = &self.counters;
+        c.last_pts_ns
+            .fetch_max(frame.pts_ns + 40_000_000, Ordering::Relaxed);
+        c.last_data_at_ns
+            .store(super::monotonic_ns(), Ordering::Relaxed);
         self.find_faces(frame)?;
         // Boxes are drawn on a copy; without faces the decoded frame goes out as it is.
         let drawn = if self.faces.is_empty() || (self.rtp.is_none() && self.mp4.is_none()) {
