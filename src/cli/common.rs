@@ -16,10 +16,8 @@ pub fn streams(specs: Vec<StreamSpec>) -> Vec<Arc<Stream>> {
         .map(|s| Arc::new(Stream::new(s)))
         .collect()
 }
-use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Default no-data timeout after which a stream is declared stalled.
@@ -89,90 +87,29 @@ pub fn vision_config(v: &VisionSettings) -> Option<VisionConfig> {
     Some(c)
 }
 
-/// Run streams, each on its own thread, until all have ended or `stop` is set.
+/// Run streams, each on its own thread, until all have ended or `stop` is set (the daemon's
+/// `run` manages its streams with `fleet::Fleet` instead, to reload them one by one).
 pub fn run_all(streams: Vec<Arc<Stream>>, stop: Arc<AtomicBool>) -> Vec<Result<StreamReport>> {
-    spawn_all(&streams, &stop).join()
-}
-
-/// Streams running on their supervisor threads (see [`spawn_all`]).
-pub struct Running {
-    threads: Vec<(String, std::io::Result<JoinHandle<Result<StreamReport>>>)>,
-    /// Each thread sends its index here when it ends (also by panic).
-    ended: Receiver<usize>,
-    ended_flags: Vec<bool>,
-}
-
-/// Sends the thread's index when dropped, so a panicking supervisor is noticed too.
-struct EndGuard(usize, Sender<usize>);
-
-impl Drop for EndGuard {
-    fn drop(&mut self) {
-        let _ = self.1.send(self.0);
-    }
-}
-
-/// Start every stream's supervisor thread (each runs `Stream::run`, whose first step is its
-/// source's first connect attempt) and return without waiting.
-pub fn spawn_all(streams: &[Arc<Stream>], stop: &Arc<AtomicBool>) -> Running {
-    let (tx, ended) = crossbeam_channel::unbounded();
-    let threads = streams
-        .iter()
-        .enumerate()
-        .map(|(i, stream)| {
-            let (stream, stop, guard) = (stream.clone(), stop.clone(), EndGuard(i, tx.clone()));
+    let threads: Vec<_> = streams
+        .into_iter()
+        .map(|stream| {
+            let stop = stop.clone();
             let name = stream.spec.name.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("{name}-supervisor"))
-                .spawn(move || {
-                    let _guard = guard;
-                    stream.run(&stop)
-                });
+                .spawn(move || stream.run(&stop));
             (name, handle)
         })
-        .collect::<Vec<_>>();
-    let ended_flags = threads.iter().map(|(_, h)| h.is_err()).collect();
-    Running {
-        threads,
-        ended,
-        ended_flags,
-    }
-}
-
-impl Running {
-    /// Wait until a stream ends or `timeout` passes; true when every stream has ended.
-    pub fn wait(&mut self, timeout: Duration) -> bool {
-        if !self.all_ended()
-            && let Ok(i) = self.ended.recv_timeout(timeout)
-        {
-            self.ended_flags[i] = true;
-            while let Ok(i) = self.ended.try_recv() {
-                self.ended_flags[i] = true;
-            }
-        }
-        self.all_ended()
-    }
-
-    pub fn all_ended(&self) -> bool {
-        self.ended_flags.iter().all(|&e| e)
-    }
-
-    /// Whether stream `i` (in the order given to [`spawn_all`]) has ended.
-    pub fn ended(&self, i: usize) -> bool {
-        self.ended_flags[i]
-    }
-
-    /// Wait for every stream and collect its report.
-    pub fn join(self) -> Vec<Result<StreamReport>> {
-        self.threads
-            .into_iter()
-            .map(|(name, h)| match h {
-                Ok(h) => h
-                    .join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("stream `{name}` panicked"))),
-                Err(e) => Err(anyhow::anyhow!("stream `{name}`: cannot start thread: {e}")),
-            })
-            .collect()
-    }
+        .collect();
+    threads
+        .into_iter()
+        .map(|(name, h)| match h {
+            Ok(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("stream `{name}` panicked"))),
+            Err(e) => Err(anyhow::anyhow!("stream `{name}`: cannot start thread: {e}")),
+        })
+        .collect()
 }
 
 /// One summary line per stream, for logs and for tests to read.

@@ -5,5 +5,6 @@ pub mod check_config;
 pub mod common;
 pub mod demo;
 pub mod faces;
+pub mod fleet;
 pub mod run;
 pub mod separate;

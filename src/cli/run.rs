@@ -1,14 +1,14 @@
 //! `avsepd run --config FILE` or `avsepd run --url URL [...]`: the daemon.
 
 use super::common;
+use super::fleet::{Fleet, Registry};
 use anyhow::Result;
 use avsepd::config::{AudioCodec, Config};
 use avsepd::control::notify::{self, Notifier};
-use avsepd::stream::Stream;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -78,28 +78,20 @@ pub fn main(args: RunArgs) -> Result<ExitCode> {
     let cfg = effective_config(&args)?;
     avsepd::media::init()?;
     let stop = avsepd::control::signals::watch()?;
-    let mut specs = Vec::new();
-    for (name, sc) in cfg.streams.iter().filter(|(_, s)| s.enabled) {
-        specs.push(common::live_spec(&cfg, name, sc)?);
-    }
-    for spec in &specs {
-        tracing::info!(
-            stream = %spec.name,
-            source = %avsepd::media::uri::redact(&spec.ingest.uri),
-            "starting"
-        );
-    }
-    let streams = common::streams(specs);
+    let reload = avsepd::control::signals::watch_reload()?;
+    let registry: Registry = Default::default();
+    let mut fleet = Fleet::new(registry.clone());
+    fleet.start_all(&cfg)?;
+    let streams = fleet.streams();
     avsepd::control::http::serve(cfg.daemon.listen, streams.clone())?;
-    let mut running = common::spawn_all(&streams, &stop);
-    supervise(&Notifier::from_env(), &streams, &mut running, &stop);
-    common::finish(running.join())
+    supervise(&Notifier::from_env(), &args, &mut fleet, &stop, &reload);
+    common::finish(fleet.join())
 }
 
 /// How often the status line is refreshed when no watchdog asks for more.
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Tell systemd how the daemon is doing until every stream has ended.
+/// Tell systemd how the daemon is doing until every stream has ended, and apply reloads.
 ///
 /// - `READY=1` is sent once the config is valid, GStreamer is initialised, the control API is
 ///   listening and every stream's supervisor thread has been started; the first thing each one
@@ -108,13 +100,16 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 /// - `WATCHDOG=1` is sent from this loop, at half of `$WATCHDOG_USEC`. It proves that this loop
 ///   runs, not that each stream's threads do: a wedged main loop stops the pings and systemd
 ///   restarts the service; a wedged stream thread does not (its stall timeout ends it instead).
-/// - `STATUS=` is one line, e.g. `2 streams: door running, yard waiting for data`, re-sent when
-///   it changes. `STOPPING=1` when a stop was asked for (SIGTERM) or the streams have ended.
+/// - `STATUS=` is one line, e.g. `2 streams: door running, yard retrying`, re-sent when it
+///   changes. `STOPPING=1` when a stop was asked for (SIGTERM) or the streams have ended.
+/// - SIGHUP (`systemctl reload`): the config file is read again; an invalid one is logged and
+///   ignored (the daemon keeps running on the old one); a valid one is applied stream by stream.
 fn supervise(
     notifier: &Notifier,
-    streams: &[Arc<Stream>],
-    running: &mut common::Running,
+    args: &RunArgs,
+    fleet: &mut Fleet,
     stop: &AtomicBool,
+    reload: &AtomicBool,
 ) {
     let mut warned = false;
     let mut check = |what: &str, r: std::io::Result<()>| {
@@ -126,7 +121,7 @@ fn supervise(
     };
     let ping = notify::watchdog_ping_interval();
     let tick = ping.map_or(STATUS_INTERVAL, |p| p.min(STATUS_INTERVAL));
-    let mut status = status_line(streams, running);
+    let mut status = status_line(fleet);
     check("READY", notifier.ready(&status));
     if notifier.is_enabled() {
         tracing::info!(
@@ -135,26 +130,31 @@ fn supervise(
         );
     }
     loop {
-        let all_ended = running.wait(tick);
+        let all_ended = fleet.wait(tick);
         if all_ended || stop.load(Ordering::SeqCst) {
             let line = format!(
                 "stopping: finishing the outputs of {}",
-                count(streams.len())
+                count(fleet.streams().len())
             );
             check("STOPPING", notifier.stopping(&line));
+            fleet.stop_all();
             // systemd no longer expects pings once STOPPING=1 is sent; keep them going anyway
             // in case it still does, until the streams have finished.
-            while !running.wait(tick) {
+            while !fleet.wait(tick) {
                 if ping.is_some() {
                     check("WATCHDOG", notifier.watchdog());
                 }
             }
             return;
         }
+        if reload.swap(false, Ordering::SeqCst) {
+            check("RELOADING", notifier.status("reloading the configuration"));
+            apply_reload(args, fleet);
+        }
         if ping.is_some() {
             check("WATCHDOG", notifier.watchdog());
         }
-        let now = status_line(streams, running);
+        let now = status_line(fleet);
         if now != status {
             check("STATUS", notifier.status(&now));
             status = now;
@@ -162,23 +162,37 @@ fn supervise(
     }
 }
 
+/// Re-read the config and apply it; a config that does not validate changes nothing.
+fn apply_reload(args: &RunArgs, fleet: &mut Fleet) {
+    if args.config.is_none() {
+        tracing::warn!("reload: nothing to reload (started with --url, not --config)");
+        return;
+    }
+    match effective_config(args) {
+        Ok(cfg) => match fleet.reload(&cfg) {
+            Ok(()) => tracing::info!(streams = fleet.streams().len(), "reload: applied"),
+            Err(e) => tracing::error!("reload: {e:#}"),
+        },
+        Err(e) => tracing::error!(
+            "reload: the new configuration is not valid, keeping the running one:\n{e:#}"
+        ),
+    }
+}
+
 fn count(n: usize) -> String {
     format!("{n} stream{}", if n == 1 { "" } else { "s" })
 }
 
-/// `2 streams: door running, yard waiting for data`: running while data arrives (within the stall
-/// timeout), ended once its supervisor has returned.
-fn status_line(streams: &[Arc<Stream>], running: &common::Running) -> String {
+/// `2 streams: door running, yard retrying`: each stream's state (see `StreamState`).
+fn status_line(fleet: &Fleet) -> String {
+    let streams = fleet.streams();
     let each: Vec<String> = streams
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let state = if running.ended(i) {
+        .map(|s| {
+            let state = if fleet.ended(&s.spec.name) {
                 "ended"
-            } else if s.counters.up.load(Ordering::Relaxed) {
-                "running"
             } else {
-                "waiting for data"
+                s.status().state.as_str()
             };
             format!("{} {state}", s.spec.name)
         })

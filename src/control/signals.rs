@@ -41,3 +41,28 @@ pub fn watch() -> std::io::Result<Arc<AtomicBool>> {
         })?;
     Ok(stop)
 }
+
+/// Watch for SIGHUP (systemd's `ExecReload`); each one sets the returned flag, which the daemon's
+/// main loop takes and clears. Without this handler SIGHUP would end the process.
+pub fn watch_reload() -> std::io::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Register before returning, so a SIGHUP right after start-up is not fatal.
+    let mut hup = rt.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    })?;
+    std::thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    set.store(true, Ordering::SeqCst);
+                }
+            })
+        })?;
+    Ok(flag)
+}

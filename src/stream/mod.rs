@@ -100,6 +100,8 @@ pub struct StreamCounters {
     pub vision_busy_ns: AtomicU64,
     /// Reconnect attempts.
     pub reconnects: AtomicU64,
+    /// Times the source came back (reached Running again after a reconnect).
+    pub recoveries: AtomicU64,
     /// Highest pts seen from the source (audio or video), ns.
     pub last_pts_ns: AtomicU64,
     /// When data last arrived ([`monotonic_ns`]).
@@ -365,6 +367,9 @@ impl Stream {
             if now != last_progress.0 {
                 last_progress = (now, Instant::now());
                 if self.status().state != StreamState::Running {
+                    if self.counters.reconnects.load(Ordering::Relaxed) > 0 {
+                        self.counters.recoveries.fetch_add(1, Ordering::Relaxed);
+                    }
                     self.set_state(StreamState::Running, None);
                     *attempt = 0; // data flowed: the next failure starts the backoff afresh
                 }
