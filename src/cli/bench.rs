@@ -8,7 +8,7 @@ use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
 use avsepd::stream::{RtpOutputs, Stream, StreamSpec};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(clap::Args)]
@@ -75,6 +75,11 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&sdp_dir);
     let cpu_s = usage_after.0 - usage_before.0;
     let audio_s = report.audio_in_samples as f64 / 16_000.0;
+    let vision_ms_per_frame = stream.counters.vision_busy_ns.load(Ordering::Relaxed) as f64
+        / 1e6
+        / report.video_out_frames.max(1) as f64;
+    let faces_per_frame = stream.counters.faces_observed.load(Ordering::Relaxed) as f64
+        / report.video_out_frames.max(1) as f64;
     let rss_mb = usage_after.1 as f64 / 1024.0;
     let l = report.latency;
     if args.json {
@@ -95,6 +100,8 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
                 "peak_rss_mb": rss_mb,
                 "audio_dropped_buffers": report.audio_dropped_buffers,
                 "video_dropped_frames": report.video_dropped_frames,
+                "vision_ms_per_frame": vision_ms_per_frame,
+                "faces_per_frame": faces_per_frame,
             })
         );
     } else {
@@ -119,6 +126,11 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
             100.0 * cpu_s / report.wall_s.max(1e-9)
         );
         println!("peak rss         {rss_mb:.1} MB");
+        if !args.no_faces {
+            println!(
+                "vision           {vision_ms_per_frame:.1} ms per frame (detect every 5th, track, crop), {faces_per_frame:.2} faces per frame"
+            );
+        }
         println!(
             "dropped          {} audio buffers, {} video frames",
             report.audio_dropped_buffers, report.video_dropped_frames
