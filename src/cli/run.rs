@@ -82,8 +82,11 @@ pub fn main(args: RunArgs) -> Result<ExitCode> {
     let registry: Registry = Default::default();
     let mut fleet = Fleet::new(registry.clone());
     fleet.start_all(&cfg)?;
-    let streams = fleet.streams();
-    avsepd::control::http::serve(cfg.daemon.listen, streams.clone())?;
+    // The API reads the registry, which a reload updates.
+    avsepd::control::http::serve(
+        avsepd::control::http::ApiOptions::from_config(&cfg.daemon)?,
+        registry.clone(),
+    )?;
     supervise(&Notifier::from_env(), &args, &mut fleet, &stop, &reload);
     common::finish(fleet.join())
 }

@@ -91,9 +91,13 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
-    /// Control API address; loopback by default because the API is unauthenticated.
+    /// Control API address; loopback by default. Without a token the API is unauthenticated.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Name of the environment variable holding the control API's bearer token. A systemd
+    /// credential `$CREDENTIALS_DIRECTORY/api_token` takes precedence; with neither, no token.
+    #[serde(default = "default_api_token_env")]
+    pub api_token_env: String,
     /// Log output format.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -313,6 +317,10 @@ fn default_listen() -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8790)
 }
 
+fn default_api_token_env() -> String {
+    "AVSEPD_API_TOKEN".to_owned()
+}
+
 fn default_rtp_host() -> String {
     "127.0.0.1".to_owned()
 }
@@ -361,6 +369,7 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            api_token_env: default_api_token_env(),
             log_format: LogFormat::default(),
             onnxruntime_library: None,
         }

@@ -325,3 +325,24 @@ fn never_panics_on_garbage() {
     }
     assert!(rejected > inputs.len() / 2);
 }
+
+#[test]
+fn api_token_env_must_be_a_variable_name() {
+    let ok = Config::from_toml_str(&format!(
+        "[daemon]\napi_token_env = \"_MY_TOKEN2\"\n[streams.door]\nurl = {EXAMPLE_URL:?}\n"
+    ))
+    .unwrap();
+    assert_eq!(ok.daemon.api_token_env, "_MY_TOKEN2");
+    ok.validate().unwrap();
+    for bad in ["", "2X", "MY-TOKEN", "A=B"] {
+        let errors = Config::from_toml_str(&format!(
+            "[daemon]\napi_token_env = {bad:?}\n[streams.door]\nurl = {EXAMPLE_URL:?}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            ["daemon.api_token_env"],
+            "{bad:?}: {errors}"
+        );
+    }
+}

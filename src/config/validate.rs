@@ -71,6 +71,7 @@ pub(crate) fn validate(
         errors: Vec::new(),
         tainted,
     };
+    check_daemon(config, &mut c);
     check_egress(config, &mut c);
     check_separation(config, &mut c);
     if config.reconnect.initial_backoff_ms > config.reconnect.max_backoff_ms {
@@ -107,6 +108,26 @@ pub(crate) fn validate(
     }
     check_overlaps(&claims, &mut c);
     c.errors
+}
+
+fn check_daemon(config: &Config, c: &mut Collector<'_>) {
+    // A misspelt variable name would silently leave the control API without its token.
+    let name = &config.daemon.api_token_env;
+    let valid = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        c.push(
+            "daemon.api_token_env",
+            format!(
+                "must be an environment variable name (A-Z a-z 0-9 _, not starting with a digit), \
+                 got {}",
+                show_str(name)
+            ),
+        );
+    }
 }
 
 fn check_egress(config: &Config, c: &mut Collector<'_>) {

@@ -61,6 +61,7 @@ pub(crate) const SECTIONS: &[&str] = &[
 
 pub(crate) const DAEMON: &[Field] = &[
     field("listen", Kind::SocketAddr),
+    field("api_token_env", Kind::Str),
     field("log_format", Kind::Enum(LogFormat::NAMES)),
     field("onnxruntime_library", Kind::Str),
 ];

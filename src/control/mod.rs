@@ -1,5 +1,5 @@
-//! Control plane: logging, signals, systemd notifications, a small HTTP endpoint (health,
-//! Prometheus metrics, streams).
+//! Control plane: logging, signals, systemd notifications, and the HTTP control API (health,
+//! readiness, Prometheus metrics, streams and their outputs, SDP, server-sent events).
 
 pub mod http;
 pub mod logging;

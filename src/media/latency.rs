@@ -20,7 +20,13 @@ struct Inner {
     latencies_us: Vec<u32>,
     next: usize,
     total: u64,
+    /// Since start, never reset: per [`HISTOGRAM_BOUNDS_S`] bucket (not cumulative), and the sum.
+    bucket_counts: [u64; HISTOGRAM_BOUNDS_S.len()],
+    sum_us: u64,
 }
+
+/// Upper bounds (seconds) of the latency histogram the metrics endpoint exposes.
+pub const HISTOGRAM_BOUNDS_S: [f64; 8] = [0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.5, 1.0];
 
 #[derive(Default)]
 pub struct LatencyTracker {
@@ -74,6 +80,13 @@ impl LatencyTracker {
             inner.next = (i + 1) % KEEP;
         }
         inner.total += 1;
+        inner.sum_us += u64::from(us);
+        let seconds = f64::from(us) / 1e6;
+        // The first bound the latency fits under; above the last one it counts only in +Inf.
+        let i = HISTOGRAM_BOUNDS_S.partition_point(|&b| b < seconds);
+        if let Some(n) = inner.bucket_counts.get_mut(i) {
+            *n += 1;
+        }
     }
 
     pub fn stats(&self) -> LatencyStats {
@@ -81,6 +94,23 @@ impl LatencyTracker {
         let mut v = inner.latencies_us.clone();
         drop(inner);
         percentiles(&mut v)
+    }
+
+    /// A Prometheus histogram over every packet since start (counts never go down, as Prometheus
+    /// requires): cumulative counts per [`HISTOGRAM_BOUNDS_S`] bound, then the number of packets
+    /// and the sum of their latencies in seconds.
+    pub fn histogram(&self) -> (Vec<u64>, u64, f64) {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = 0;
+        let cumulative = inner
+            .bucket_counts
+            .iter()
+            .map(|n| {
+                running += n;
+                running
+            })
+            .collect();
+        (cumulative, inner.total, inner.sum_us as f64 / 1e6)
     }
 }
 
@@ -114,5 +144,19 @@ mod tests {
         let s = t.stats();
         assert_eq!(s.packets, 1);
         assert!(s.p50_ms >= 9.0 && s.p50_ms < 1000.0, "{s:?}");
+    }
+
+    #[test]
+    fn histogram_is_cumulative_with_count_and_sum() {
+        let t = LatencyTracker::new();
+        let t0 = Instant::now();
+        t.mark_input(0, t0);
+        t.on_send(0);
+        let (buckets, count, sum) = t.histogram();
+        assert_eq!(count, 1);
+        assert_eq!(*buckets.last().unwrap(), 1, "a fresh packet is under 1 s");
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]));
+        assert!((0.0..1.0).contains(&sum));
+        assert_eq!(LatencyTracker::new().histogram(), (vec![0; 8], 0, 0.0));
     }
 }

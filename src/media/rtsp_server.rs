@@ -129,8 +129,13 @@ impl RtspFileServer {
         self.gate.1.notify_all();
     }
 
-    /// Disconnect every client (their media is torn down), keep listening.
+    /// Disconnect every client: close its connection (which tears its media down) and drop it.
+    /// Closing matters: with RTP interleaved over TCP the media's threads write to the socket
+    /// directly, so a client that is only forgotten keeps receiving data.
     pub fn disconnect_clients(&self) {
+        for client in self.server.client_filter(None) {
+            client.close();
+        }
         self.server
             .client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
     }

@@ -29,14 +29,10 @@ pub fn is_live(uri: &str) -> bool {
     .any(|s| lower.starts_with(s))
 }
 
-/// The URI with any `user:password@` replaced, for logs and errors.
+/// The URI with any credentials hidden, for logs, errors and the API (one rule for the whole
+/// program: the config module's, which also covers `@` inside passwords and token parameters).
 pub fn redact(uri: &str) -> String {
-    match (uri.find("://"), uri.find('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}***@{}", &uri[..scheme_end + 3], &uri[at + 1..])
-        }
-        _ => uri.to_string(),
-    }
+    crate::config::redact_url(uri)
 }
 
 #[cfg(test)]

@@ -1,0 +1,150 @@
+//! Resilience: the in-process RTSP server is stopped and restarted 3 times while `avsepd run`
+//! streams from it. The daemon never exits, /readyz goes 503 while the camera is away and back
+//! to 200 within 5 s of each return, RTP output resumes, and the reconnect counters match.
+
+mod common;
+
+use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
+use common::*;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, out))
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Poll `/readyz` until it answers `want`; the time it took, or None after `limit`.
+fn wait_ready(api: SocketAddr, want: u16, limit: Duration) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if http_get(api, "/readyz").map(|r| r.0) == Some(want) {
+            return Some(t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn camera_restarts_are_survived() {
+    init();
+    let clip = repo().join("demo/demo.mp4");
+    let rtsp_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut server =
+        Some(RtspFileServer::start(&clip, "cam", ServedAudio::L16, rtsp_port).unwrap());
+    let url = server.as_ref().unwrap().url();
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_udp_ports(102);
+    let config = dir.path().join("avsepd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nlisten = \"{api}\"\n\n[egress]\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\noverlay = false\n\n\
+             [vision]\nenabled = false\n\n\
+             [reconnect]\nstall_timeout_ms = 1500\ninitial_backoff_ms = 200\nmax_backoff_ms = 800\njitter_percent = 0\n\n\
+             [streams.cam]\nurl = \"{url}\"\ntransport = \"tcp\"\nbase_port = {base}\n",
+            sdp = dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new(avsepd())
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sdp = dir.path().join("cam-speaker-0.sdp");
+    assert!(wait_for_file(&sdp, Duration::from_secs(20)));
+    let rx = RtpReceiver::from_sdp(&sdp);
+    let received = || rx.samples.lock().unwrap().len();
+
+    assert!(
+        wait_ready(api, 200, Duration::from_secs(30)).is_some(),
+        "never ready"
+    );
+    for cycle in 1..=3 {
+        // Let it run, then take the camera away.
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = received();
+        drop(server.take());
+        let down = wait_ready(api, 503, Duration::from_secs(15));
+        assert!(
+            down.is_some(),
+            "cycle {cycle}: /readyz stayed 200 with the camera gone"
+        );
+        assert!(
+            daemon.try_wait().unwrap().is_none(),
+            "cycle {cycle}: the daemon exited"
+        );
+        std::thread::sleep(Duration::from_millis(1000));
+        // Bring it back on the same port.
+        server = Some(RtspFileServer::start(&clip, "cam", ServedAudio::L16, rtsp_port).unwrap());
+        let up = wait_ready(api, 200, Duration::from_secs(20));
+        eprintln!("cycle {cycle}: down after {down:?}, ready again after {up:?}");
+        let up = up.unwrap_or_else(|| panic!("cycle {cycle}: not ready again within 20 s"));
+        assert!(
+            up <= Duration::from_secs(5),
+            "cycle {cycle}: ready again only after {up:?}"
+        );
+        // RTP output resumes.
+        let t = Instant::now();
+        while received() < before + 16_000 && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            received() >= before + 16_000,
+            "cycle {cycle}: RTP audio did not resume ({} -> {})",
+            before,
+            received()
+        );
+    }
+    let (_, metrics) = http_get(api, "/metrics").unwrap();
+    let recoveries = metric(&metrics, "avsepd_recoveries_total{stream=\"cam\"}");
+    let reconnects = metric(&metrics, "avsepd_reconnects_total{stream=\"cam\"}");
+    eprintln!("reconnect attempts {reconnects}, recoveries {recoveries}");
+    assert_eq!(recoveries, 3.0, "{metrics}");
+    assert!(reconnects >= 3.0, "{metrics}");
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
+
+    // A clean stop.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = daemon.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = std::io::read_to_string(daemon.stderr.take().unwrap()).unwrap();
+    assert!(status.success(), "{status}\n{stderr}");
+}
