@@ -10,6 +10,7 @@
 
 mod error;
 mod schema;
+mod secrets;
 mod url;
 mod validate;
 mod walk;
@@ -55,7 +56,7 @@ impl Config {
         };
         let walked = walk::walk(document);
         let mut errors = walked.errors;
-        let config = match Config::deserialize(walked.table) {
+        let mut config = match Config::deserialize(walked.table) {
             Ok(config) => config,
             Err(e) => {
                 // The walk is meant to leave only deserializable values; if it missed a case,
@@ -64,7 +65,12 @@ impl Config {
                 return Err(ConfigErrors::new(errors));
             }
         };
-        errors.extend(validate::validate(&config, mode, &walked.tainted));
+        // Secrets first, so that validation sees (and redacts) the URL the daemon will open.
+        let secret_errors = secrets::expand(&mut config, &secrets::ProcessSecrets);
+        let mut tainted = walked.tainted;
+        tainted.extend(secret_errors.iter().map(|e| e.field.clone()));
+        errors.extend(secret_errors);
+        errors.extend(validate::validate(&config, mode, &tainted));
         sorted(errors).into_result()?;
         Ok(config)
     }

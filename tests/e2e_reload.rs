@@ -1,0 +1,180 @@
+//! Several streams in one process, reloaded with SIGHUP: a removed stream stops, a new one
+//! starts, a changed one restarts, and an untouched one keeps running without a restart (its
+//! counters keep growing from where they were). A camera that dies affects only its own stream.
+
+mod common;
+
+use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
+use common::*;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The JSON body of a GET, or null while the daemon is not listening yet.
+fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return serde_json::Value::Null;
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    if s.read_to_string(&mut out).is_err() {
+        return serde_json::Value::Null;
+    }
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("null");
+    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+}
+
+/// Stream name -> (state, audio samples in) from /api/streams.
+fn streams(api: SocketAddr) -> Vec<(String, String, u64)> {
+    let v = get_json(api, "/api/streams");
+    let list = v
+        .as_array()
+        .cloned()
+        .or_else(|| v["streams"].as_array().cloned())
+        .unwrap_or_default();
+    list.iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").to_string(),
+                s["status"]["state"].as_str().unwrap_or("").to_string(),
+                s["audio_in_samples"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn config(api: SocketAddr, sdp: &std::path::Path, streams: &[(&str, &str, u16)]) -> String {
+    let mut text = format!(
+        "[daemon]\nlisten = \"{api}\"\n\n[egress]\nsdp_dir = \"{}\"\naudio_codec = \"l16\"\noverlay = false\n\n\
+         [vision]\nenabled = false\n\n[reconnect]\nstall_timeout_ms = 1500\ninitial_backoff_ms = 200\nmax_backoff_ms = 800\n\n",
+        sdp.display()
+    );
+    for (name, url, port) in streams {
+        text.push_str(&format!(
+            "[streams.{name}]\nurl = \"{url}\"\ntransport = \"tcp\"\nbase_port = {port}\n\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn sighup_changes_only_what_changed() {
+    init();
+    let clip = repo().join("demo/demo.mp4");
+    let cam_a = RtspFileServer::start(&clip, "a", ServedAudio::L16, 0).unwrap();
+    let cam_b = RtspFileServer::start(&clip, "b", ServedAudio::L16, 0).unwrap();
+    let api = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_udp_ports(400);
+    let path = dir.path().join("avsepd.toml");
+    std::fs::write(
+        &path,
+        config(
+            api,
+            dir.path(),
+            &[("a", &cam_a.url(), base), ("b", &cam_b.url(), base + 200)],
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new(avsepd())
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = |want: &[&str]| {
+        let s = streams(api);
+        want.iter()
+            .all(|w| s.iter().any(|(n, st, _)| n == w && st == "running"))
+            && s.len() == want.len()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || running(&["a", "b"])),
+        "{:?}",
+        streams(api)
+    );
+
+    // Camera b dies: a is unaffected.
+    drop(cam_b);
+    assert!(
+        wait_until(Duration::from_secs(15), || streams(api)
+            .iter()
+            .any(|(n, st, _)| n == "b" && st != "running")),
+        "b still running without its camera"
+    );
+    let a_before = streams(api).into_iter().find(|s| s.0 == "a").unwrap();
+    assert_eq!(a_before.1, "running", "a was affected by b's camera");
+
+    // Reload: b removed, c added (on b's old camera URL's replacement), a untouched.
+    let cam_c = RtspFileServer::start(&clip, "c", ServedAudio::L16, 0).unwrap();
+    std::fs::write(
+        &path,
+        config(
+            api,
+            dir.path(),
+            &[("a", &cam_a.url(), base), ("c", &cam_c.url(), base + 200)],
+        ),
+    )
+    .unwrap();
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGHUP) };
+    assert!(
+        wait_until(Duration::from_secs(30), || running(&["a", "c"])),
+        "after reload: {:?}",
+        streams(api)
+    );
+    let a_after = streams(api).into_iter().find(|s| s.0 == "a").unwrap();
+    assert!(
+        a_after.2 > a_before.2,
+        "a restarted: its counters went from {} to {}",
+        a_before.2,
+        a_after.2
+    );
+
+    // An invalid config is ignored: the daemon keeps running with the old one.
+    std::fs::write(&path, "[streams.a]\nurl = 7\n").unwrap();
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "an invalid reload ended the daemon"
+    );
+    assert!(running(&["a", "c"]), "{:?}", streams(api));
+
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = daemon.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = std::io::read_to_string(daemon.stderr.take().unwrap()).unwrap();
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(
+        stderr.contains("not valid, keeping the running one"),
+        "{stderr}"
+    );
+    drop(cam_a);
+    drop(cam_c);
+}
