@@ -6,29 +6,9 @@ mod common;
 
 use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
 use common::*;
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let code = out.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, out))
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        })
-        .unwrap_or(f64::NAN)
-}
 
 /// Poll `/readyz` until it answers `want`; the time it took, or None after `limit`.
 fn wait_ready(api: SocketAddr, want: u16, limit: Duration) -> Option<Duration> {
@@ -133,18 +113,6 @@ fn camera_restarts_are_survived() {
     assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
 
     // A clean stop.
-    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = daemon.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = std::io::read_to_string(daemon.stderr.take().unwrap()).unwrap();
+    let (status, _, stderr) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
     assert!(status.success(), "{status}\n{stderr}");
 }

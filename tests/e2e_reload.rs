@@ -6,24 +6,15 @@ mod common;
 
 use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
 use common::*;
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The JSON body of a GET, or null while the daemon is not listening yet.
 fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return serde_json::Value::Null;
-    };
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    if s.read_to_string(&mut out).is_err() {
-        return serde_json::Value::Null;
-    }
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("null");
-    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+    http_get(addr, path)
+        .and_then(|(_, out)| serde_json::from_str(out.split("\r\n\r\n").nth(1)?).ok())
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// Stream name -> (state, audio samples in) from /api/streams.
@@ -157,19 +148,7 @@ fn sighup_changes_only_what_changed() {
     );
     assert!(running(&["a", "c"]), "{:?}", streams(api));
 
-    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = daemon.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = std::io::read_to_string(daemon.stderr.take().unwrap()).unwrap();
+    let (status, _, stderr) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
     assert!(status.success(), "{status}\n{stderr}");
     assert!(
         stderr.contains("not valid, keeping the running one"),

@@ -49,6 +49,7 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let log = drain_stderr(&mut daemon);
 
     let audio_sdp = dir.path().join("door-speaker-0.sdp");
     let video_sdp = dir.path().join("door-overlay.sdp");
@@ -67,8 +68,8 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
 
     // Mid-stream, the control endpoint reports the stream as up and counting.
     std::thread::sleep(Duration::from_secs(3));
-    assert!(http_get(api, "/healthz").starts_with("HTTP/1.1 200"));
-    let metrics = http_get(api, "/metrics");
+    assert!(http_get(api, "/healthz").is_some_and(|r| r.0 == 200));
+    let metrics = http_get(api, "/metrics").expect("metrics").1;
     let samples = metric(&metrics, "avsepd_audio_in_samples_total{stream=\"door\"}");
     assert!(
         samples > 16_000.0,
@@ -83,12 +84,20 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
             break s;
         }
         if started.elapsed() > Duration::from_secs(90) {
-            let _ = daemon.kill();
-            panic!("daemon did not exit at the end of the stream");
+            // Leave it running for a post-mortem (gdb -p) when AVSEPD_TEST_KEEP is set.
+            if std::env::var_os("AVSEPD_TEST_KEEP").is_none() {
+                let _ = daemon.kill();
+            }
+            panic!(
+                "daemon {} did not exit at the end of the stream\n{}",
+                daemon.id(),
+                log.lock().unwrap()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let stderr = std::io::read_to_string(daemon.stderr.take().unwrap()).unwrap();
+    std::thread::sleep(Duration::from_millis(200)); // the drain thread reads the last lines
+    let stderr = log.lock().unwrap().clone();
     assert!(status.success(), "daemon failed: {status}\n{stderr}");
     std::thread::sleep(Duration::from_millis(800)); // jitterbuffer drains
     audio_rx.stop();
@@ -124,24 +133,4 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
     );
     // The daemon's own accounting agrees: nothing dropped.
     assert!(stderr.contains("\"audio_dropped_buffers\":0"), "{stderr}");
-}
-
-fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-/// The value of one Prometheus sample line.
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .map(|v| v.trim().parse::<f64>().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no `{series}` in\n{text}"))
 }

@@ -6,7 +6,7 @@ mod common;
 use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
 use common::*;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn sigterm_leaves_complete_outputs() {
@@ -26,20 +26,7 @@ fn sigterm_leaves_complete_outputs() {
     // Let about 3 s of the 10 s clip through.
     std::thread::sleep(Duration::from_secs(4));
     assert!(child.try_wait().unwrap().is_none(), "separate ended early");
-    let sent = Instant::now();
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(10),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let took = sent.elapsed();
-    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    let (status, took, stderr) = sigterm_and_wait(&mut child, Duration::from_secs(10));
     eprintln!("SIGTERM -> {status} in {} ms", took.as_millis());
     assert!(status.success(), "{status}\n{stderr}");
     assert!(took <= Duration::from_secs(2), "stopping took {took:?}");

@@ -73,7 +73,8 @@ impl IngestOptions {
             pace_to_clock: false,
             backpressure: Backpressure::DropAndCount,
             audio_capacity: 512,
-            video_capacity: 16,
+            // About 1.3 s of video: rides out a busy moment without dropping frames.
+            video_capacity: 32,
             max_duration_ns: None,
             pts_offset_ns: 0,
         }
@@ -137,7 +138,12 @@ pub struct IngestCounters {
     pub video_dropped_frames: AtomicU64,
     pub has_audio: AtomicBool,
     pub has_video: AtomicBool,
+    /// Pipelines that did not reach NULL within [`STOP_TIMEOUT`] and were abandoned.
+    pub stop_timeouts: AtomicU64,
 }
+
+/// How long stopping a source may take before its pipeline is abandoned.
+pub const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the bus says about the source, for the stream's supervisor.
 #[derive(Debug, Clone)]
@@ -305,13 +311,42 @@ impl Ingest {
 
     /// Stop the pipeline. Channels disconnect; buffers already queued stay readable.
     pub fn stop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let _ = self.pipeline.set_state(gst::State::Null);
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.shut_down_pipeline();
         // Disconnect the channels: consumers drain what is queued, then see the end.
         take(&self.audio_slot);
         take(&self.video_slot);
         if let Some(t) = self.bus_thread.take() {
             let _ = t.join();
+        }
+    }
+
+    /// Set the pipeline to NULL, bounded in time. Under heavy load rtspsrc can deadlock in that
+    /// state change right after the end of a stream (the caller waits for a pad task that waits
+    /// for the caller's state lock: seen once in dozens of runs on a saturated 2-core machine).
+    /// A daemon must not hang on one camera, so after [`STOP_TIMEOUT`] the pipeline is abandoned
+    /// (leaked with its stuck thread), counted and logged, and the stream carries on.
+    fn shut_down_pipeline(&self) {
+        let pipeline = self.pipeline.clone();
+        let (done_tx, done_rx) = bounded::<()>(1);
+        let spawned = std::thread::Builder::new()
+            .name("ingest-stop".into())
+            .spawn(move || {
+                let _ = pipeline.set_state(gst::State::Null);
+                let _ = done_tx.send(());
+            });
+        if spawned.is_err() {
+            let _ = self.pipeline.set_state(gst::State::Null);
+            return;
+        }
+        if done_rx.recv_timeout(STOP_TIMEOUT).is_err() {
+            self.counters.stop_timeouts.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                timeout_s = STOP_TIMEOUT.as_secs(),
+                "source pipeline did not stop; abandoning it (GStreamer state-change deadlock)"
+            );
         }
     }
 
@@ -407,6 +442,24 @@ fn running_time(sample: &gst::Sample, buffer: &gst::BufferRef, offset: u64) -> O
         .map(|t| t.nseconds().saturating_add(offset))
 }
 
+/// A decoded-pad branch from its template: the caps every stage downstream relies on, and the
+/// appsink at its end (synchronised to the clock when a file stands in for a camera).
+fn branch(
+    template: &str,
+    name: &str,
+    caps: &gst::Caps,
+    sync: bool,
+) -> Result<(gst::Bin, gst_app::AppSink)> {
+    let bin = templates::bin(template, name)?;
+    templates::ghost_sink(&bin, "queue")?;
+    templates::element(&bin, "caps")?.set_property("caps", caps);
+    let sink = templates::element(&bin, "sink")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| anyhow!("`sink` of {name} is not an appsink"))?;
+    sink.set_sync(sync);
+    Ok((bin, sink))
+}
+
 fn link_audio(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
@@ -416,19 +469,12 @@ fn link_audio(
     stopping: Arc<AtomicBool>,
     cut: Cut,
 ) -> Result<()> {
-    let bin = templates::bin(templates::INGEST_AUDIO, "ingest-audio")?;
-    templates::ghost_sink(&bin, "queue")?;
-    let caps = gst::Caps::builder("audio/x-raw")
-        .field("format", "F32LE")
-        .field("rate", AUDIO_RATE as i32)
-        .field("channels", 1i32)
-        .field("layout", "interleaved")
-        .build();
-    templates::element(&bin, "caps")?.set_property("caps", &caps);
-    let sink = templates::element(&bin, "sink")?
-        .downcast::<gst_app::AppSink>()
-        .map_err(|_| anyhow!("`sink` is not an appsink"))?;
-    sink.set_sync(opts.pace_to_clock);
+    let (bin, sink) = branch(
+        templates::INGEST_AUDIO,
+        "ingest-audio",
+        &crate::media::egress::audio_caps(),
+        opts.pace_to_clock,
+    )?;
     let policy = opts.backpressure;
     let offset = opts.pts_offset_ns;
     let first_seen = AtomicBool::new(false);
@@ -508,20 +554,12 @@ fn link_video(
     stopping: Arc<AtomicBool>,
     cut: Cut,
 ) -> Result<()> {
-    let bin = templates::bin(templates::INGEST_VIDEO, "ingest-video")?;
-    templates::ghost_sink(&bin, "queue")?;
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", opts.width as i32)
-        .field("height", opts.height as i32)
-        .field("framerate", gst::Fraction::new(VIDEO_FPS as i32, 1))
-        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-        .build();
-    templates::element(&bin, "caps")?.set_property("caps", &caps);
-    let sink = templates::element(&bin, "sink")?
-        .downcast::<gst_app::AppSink>()
-        .map_err(|_| anyhow!("`sink` is not an appsink"))?;
-    sink.set_sync(opts.pace_to_clock);
+    let (bin, sink) = branch(
+        templates::INGEST_VIDEO,
+        "ingest-video",
+        &crate::media::egress::video_caps(opts.width, opts.height),
+        opts.pace_to_clock,
+    )?;
     let (width, height) = (opts.width, opts.height);
     let policy = opts.backpressure;
     let offset = opts.pts_offset_ns;

@@ -98,6 +98,8 @@ pub struct StreamCounters {
     pub face_frames_dropped: AtomicU64,
     /// Time the vision stage spent detecting, tracking and cropping.
     pub vision_busy_ns: AtomicU64,
+    /// Frames the vision stage skipped to keep the overlay at camera rate (the thread was behind).
+    pub vision_skipped_frames: AtomicU64,
     /// Reconnect attempts.
     pub reconnects: AtomicU64,
     /// Times the source came back (reached Running again after a reconnect).

@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// Frames waiting in the channel from which the vision stage is skipped for a frame.
+const VISION_SKIP_BACKLOG: usize = 3;
+
 /// The video thread: faces (detector + tracker), the overlay outputs and the timeline.
 pub(super) struct VideoThread {
     rtp: Option<OverlayRtpOutput>,
@@ -90,7 +93,12 @@ impl VideoThread {
     pub(super) fn run(mut self, rx: Receiver<VideoFrame>) -> Result<()> {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(frame) => self.on_frame(&frame)?,
+                Ok(frame) => {
+                    // Behind (frames waiting): keep the overlay at camera rate by skipping the
+                    // vision work for this frame; the last faces are kept and drawn.
+                    let behind = rx.len() >= VISION_SKIP_BACKLOG;
+                    self.on_frame(&frame, behind)?
+                }
                 Err(RecvTimeoutError::Timeout) if !self.quit.load(Ordering::Relaxed) => {}
                 Err(_) => break,
             }
@@ -110,13 +118,19 @@ impl VideoThread {
         Ok(())
     }
 
-    fn on_frame(&mut self, frame: &VideoFrame) -> Result<()> {
+    fn on_frame(&mut self, frame: &VideoFrame, behind: bool) -> Result<()> {
         let c = &self.counters;
         c.last_pts_ns
             .fetch_max(frame.pts_ns + 40_000_000, Ordering::Relaxed);
         c.last_data_at_ns
             .store(super::monotonic_ns(), Ordering::Relaxed);
-        self.find_faces(frame)?;
+        if behind && self.vision.is_some() {
+            self.counters
+                .vision_skipped_frames
+                .fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.find_faces(frame)?;
+        }
         // Boxes are drawn on a copy; without faces the decoded frame goes out as it is.
         let drawn = if self.faces.is_empty() || (self.rtp.is_none() && self.mp4.is_none()) {
             None

@@ -23,7 +23,7 @@ fn count(a: &AtomicU64) -> f64 {
 }
 
 /// Families with one sample per stream: name, type, help, value.
-const SIMPLE: [(&str, &str, &str, Getter); 17] = [
+const SIMPLE: [(&str, &str, &str, Getter); 18] = [
     (
         "avsepd_stream_up",
         "gauge",
@@ -125,6 +125,12 @@ const SIMPLE: [(&str, &str, &str, Getter); 17] = [
         "counter",
         "time the vision stage spent detecting, tracking and cropping",
         |s| count(&s.counters.vision_busy_ns) / 1e9,
+    ),
+    (
+        "avsepd_vision_skipped_frames_total",
+        "counter",
+        "frames the vision stage skipped to keep the overlay at camera rate",
+        |s| count(&s.counters.vision_skipped_frames),
     ),
 ];
 
