@@ -116,3 +116,96 @@ fn camera_restarts_are_survived() {
     let (status, _, stderr) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
     assert!(status.success(), "{status}\n{stderr}");
 }
+
+/// The camera comes back with another format (1280x720 H.264 + AAC 48 kHz instead of 640x360 +
+/// L16 16 kHz): the new session is decoded and converted to the stream's fixed formats, audio
+/// and overlay resume, and the counters keep counting.
+#[test]
+fn camera_returns_with_another_format() {
+    let Some(other) = shared_data("video/restaurant_1spk_noisy.mp4") else {
+        return;
+    };
+    init();
+    let clip = repo().join("demo/demo.mp4");
+    let rtsp_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = RtspFileServer::start(&clip, "cam", ServedAudio::L16, rtsp_port).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_udp_ports(102);
+    let config = dir.path().join("avsepd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nlisten = \"{api}\"\n\n[egress]\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\n\n\
+             [vision]\nenabled = false\n\n\
+             [reconnect]\nstall_timeout_ms = 1500\ninitial_backoff_ms = 200\nmax_backoff_ms = 800\n\n\
+             [streams.cam]\nurl = \"{url}\"\ntransport = \"tcp\"\nbase_port = {base}\n",
+            sdp = dir.path().display(),
+            url = server.url(),
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new(avsepd())
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = drain_stderr(&mut daemon);
+    let sdp = dir.path().join("cam-speaker-0.sdp");
+    assert!(wait_for_file(&sdp, Duration::from_secs(20)));
+    let rx = RtpReceiver::from_sdp(&sdp);
+    assert!(
+        wait_ready(api, 200, Duration::from_secs(30)).is_some(),
+        "never ready"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let counters = || {
+        let m = http_get(api, "/metrics").map(|r| r.1).unwrap_or_default();
+        (
+            metric(&m, "avsepd_audio_in_samples_total{stream=\"cam\"}"),
+            metric(&m, "avsepd_video_in_frames_total{stream=\"cam\"}"),
+        )
+    };
+    let (audio_before, video_before) = counters();
+    let received_before = rx.samples.lock().unwrap().len();
+
+    drop(server);
+    assert!(
+        wait_ready(api, 503, Duration::from_secs(15)).is_some(),
+        "camera loss not noticed"
+    );
+    let _server = RtspFileServer::start(&other, "cam", ServedAudio::Aac, rtsp_port).unwrap();
+    let up = wait_ready(api, 200, Duration::from_secs(20));
+    assert!(
+        up.is_some_and(|t| t <= Duration::from_secs(5)),
+        "not ready again: {up:?}\n{}",
+        log.lock().unwrap()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let (audio_after, video_after) = counters();
+    let received_after = rx.samples.lock().unwrap().len();
+    eprintln!(
+        "audio {audio_before} -> {audio_after} samples, video {video_before} -> {video_after} frames, RTP {received_before} -> {received_after}"
+    );
+    // About 3 s of the new source: at least 2 s of audio and 50 frames arrived and went out.
+    assert!(
+        audio_after - audio_before >= 32_000.0,
+        "audio did not resume"
+    );
+    assert!(video_after - video_before >= 50.0, "video did not resume");
+    assert!(
+        received_after >= received_before + 32_000,
+        "RTP audio did not resume"
+    );
+    let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
+    assert!(status.success(), "{status}\n{}", log.lock().unwrap());
+}

@@ -256,7 +256,11 @@ pub fn wait_for_file(path: &Path, limit: Duration) -> bool {
 /// A base port with `span` free UDP ports above it, different for each caller.
 pub fn free_udp_ports(span: u16) -> u16 {
     use std::net::UdpSocket;
-    let start = 20000 + (std::process::id() % 2000) as u16 * 8;
+    // Different for each test binary (pid) and for each call within one (tests run in parallel
+    // threads): udpsrc binds with SO_REUSEADDR, so two tests on one port would steal packets.
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = 20000 + (std::process::id() % 40) as u16 * 1000 + call * 420;
     let mut base = start;
     loop {
         let ok = (0..span).all(|i| UdpSocket::bind(("127.0.0.1", base + i)).is_ok());
