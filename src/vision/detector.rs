@@ -10,6 +10,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// sha256 of `models/centerface.onnx` as `scripts/convert_centerface.py` writes it.
 pub const CENTERFACE_SHA256: &str =
@@ -82,9 +83,49 @@ pub fn read_verified(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// A loaded CenterFace session and the buffers it reuses from frame to frame.
+/// An ONNX Runtime session shared by every stream of the process that uses the same model file
+/// and thread setting: one copy of the weights and of ORT's arena, however many cameras. Runs are
+/// serialised by the mutex; a detection every k-th frame leaves plenty of room for several
+/// streams.
+type SharedSession = Arc<Mutex<Session>>;
+
+/// One cache entry: model path, intra-op threads, and the session while any user holds it.
+type CachedSession = (PathBuf, usize, std::sync::Weak<Mutex<Session>>);
+
+static SESSIONS: Mutex<Vec<CachedSession>> = Mutex::new(Vec::new());
+
+/// The live session for (`path`, `threads`), or a new one made by `make`.
+fn shared_session(
+    path: &Path,
+    threads: usize,
+    make: impl FnOnce() -> Result<Session>,
+) -> Result<SharedSession> {
+    let mut cache = SESSIONS.lock().unwrap_or_else(|p| p.into_inner());
+    cache.retain(|(_, _, weak)| weak.strong_count() > 0);
+    if let Some(s) = cache
+        .iter()
+        .find(|(p, t, _)| p == path && *t == threads)
+        .and_then(|(_, _, weak)| weak.upgrade())
+    {
+        return Ok(s);
+    }
+    let session = Arc::new(Mutex::new(make()?));
+    cache.push((path.to_path_buf(), threads, Arc::downgrade(&session)));
+    Ok(session)
+}
+
+/// How many distinct detector sessions are alive in the process (for tests and metrics).
+pub fn live_sessions() -> usize {
+    let cache = SESSIONS.lock().unwrap_or_else(|p| p.into_inner());
+    cache
+        .iter()
+        .filter(|(_, _, w)| w.strong_count() > 0)
+        .count()
+}
+
+/// A CenterFace detector: the (shared) session and the buffers this user reuses frame to frame.
 pub struct CenterFace {
-    session: Session,
+    session: SharedSession,
     cfg: DetectorConfig,
     input: Vec<f32>,
     candidates: Vec<Detection>,
@@ -106,17 +147,19 @@ impl CenterFace {
         let path = path
             .map(Path::to_path_buf)
             .unwrap_or_else(default_model_path);
-        let bytes = read_verified(&path)?;
-        let env = crate::model::runtime::environment(None)?;
-        let ctx = |e: ort::Error| anyhow::anyhow!("face detector `{}`: {e}", path.display());
-        let session = Session::builder(env)
-            .map_err(ctx)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| ctx(e.into()))?
-            .with_intra_threads(cfg.intra_threads)
-            .map_err(|e| ctx(e.into()))?
-            .commit_from_memory(&bytes)
-            .map_err(ctx)?;
+        let session = shared_session(&path, cfg.intra_threads, || {
+            let bytes = read_verified(&path)?;
+            let env = crate::model::runtime::environment(None)?;
+            let ctx = |e: ort::Error| anyhow::anyhow!("face detector `{}`: {e}", path.display());
+            Session::builder(env)
+                .map_err(ctx)?
+                .with_optimization_level(GraphOptimizationLevel::Level3)
+                .map_err(|e| ctx(e.into()))?
+                .with_intra_threads(cfg.intra_threads)
+                .map_err(|e| ctx(e.into()))?
+                .commit_from_memory(&bytes)
+                .map_err(ctx)
+        })?;
         Ok(CenterFace {
             session,
             cfg,
@@ -142,7 +185,8 @@ impl CenterFace {
         self.input.resize(3 * nw * nh, 0.0);
         resize_to_planar(img, scale, &mut self.input, nw, nh);
         let tensor = TensorRef::from_array_view(([1usize, 3, nh, nw], &self.input[..]))?;
-        let outputs = self.session.run(ort::inputs![INPUT => tensor])?;
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let outputs = session.run(ort::inputs![INPUT => tensor])?;
         let plane = |name: &str| -> Result<&[f32]> {
             let (_, data) = outputs[name].try_extract_tensor::<f32>()?;
             Ok(data)
@@ -184,6 +228,29 @@ impl CenterFace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_share_one_session_per_model() {
+        if crate::model::runtime::environment(None).is_err() {
+            eprintln!("SKIP: ONNX Runtime library not set up (make setup)");
+            return;
+        }
+        let a = CenterFace::load(None, DetectorConfig::default()).expect("model loads");
+        let b = CenterFace::load(None, DetectorConfig::default()).expect("model loads");
+        assert!(
+            Arc::ptr_eq(&a.session, &b.session),
+            "a second stream loaded its own copy"
+        );
+        let other = DetectorConfig {
+            intra_threads: 2,
+            ..DetectorConfig::default()
+        };
+        let c = CenterFace::load(None, other).expect("model loads");
+        assert!(
+            !Arc::ptr_eq(&a.session, &c.session),
+            "a different thread setting is a new session"
+        );
+    }
 
     #[test]
     fn geometry_rounds_up_to_32() {
