@@ -68,6 +68,8 @@ fn camera_restarts_are_survived() {
         wait_ready(api, 200, Duration::from_secs(30)).is_some(),
         "never ready"
     );
+    let events = sse_kinds(api);
+    std::thread::sleep(Duration::from_millis(300)); // the SSE client is connected
     for cycle in 1..=3 {
         // Let it run, then take the camera away.
         std::thread::sleep(Duration::from_millis(1500));
@@ -109,6 +111,13 @@ fn camera_restarts_are_survived() {
     let reconnects = metric(&metrics, "avsepd_reconnects_total{stream=\"cam\"}");
     eprintln!("reconnect attempts {reconnects}, recoveries {recoveries}");
     assert_eq!(recoveries, 3.0, "{metrics}");
+    // An SSE client saw the stream go down and come back each time.
+    let kinds = events.lock().unwrap().clone();
+    eprintln!("events: {kinds:?}");
+    let n = |k: &str| kinds.iter().filter(|x| *x == k).count();
+    assert_eq!(n("up"), 3, "{kinds:?}");
+    assert_eq!(n("down"), 3, "{kinds:?}");
+    assert!(n("retrying") >= 3, "{kinds:?}");
     assert!(reconnects >= 3.0, "{metrics}");
     assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
 

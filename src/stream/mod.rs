@@ -174,20 +174,15 @@ impl Stream {
             .clone()
     }
 
+    /// Change state and publish the events an operator cares about: `down` when a running
+    /// stream stops delivering (with the reason), `retrying` for each reconnect wait, `up` when
+    /// data flows again, `stopped` at the end. Connection attempts themselves are not events.
     fn set_state(&self, state: StreamState, error: Option<String>) {
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
         if st.state == state && error.is_none() {
             return;
         }
-        let kind = match state {
-            StreamState::Running => "up",
-            StreamState::Retrying => "retrying",
-            StreamState::Stopped => "stopped",
-            StreamState::Buffering => "down",
-        };
-        // Buffering right after Running/Retrying is the source going down; the first Buffering
-        // (start-up) is not an event.
-        let announce = !(state == StreamState::Buffering && st.state == StreamState::Buffering);
+        let was = st.state;
         st.state = state;
         st.since_unix_ms = unix_ms();
         if error.is_some() {
@@ -200,13 +195,22 @@ impl Stream {
         self.counters
             .up
             .store(state == StreamState::Running, Ordering::Relaxed);
-        if announce {
+        let publish = |kind: &'static str, detail: Option<String>| {
             let _ = self.events.send(StreamEvent {
                 stream: self.spec.name.clone(),
                 kind,
                 unix_ms: unix_ms(),
-                detail: error,
+                detail,
             });
+        };
+        if was == StreamState::Running && state != StreamState::Running {
+            publish("down", error.clone());
+        }
+        match state {
+            StreamState::Running => publish("up", None),
+            StreamState::Retrying => publish("retrying", error),
+            StreamState::Stopped => publish("stopped", None),
+            StreamState::Buffering => {}
         }
     }
 

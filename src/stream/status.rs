@@ -55,7 +55,8 @@ impl Default for StreamStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamEvent {
     pub stream: String,
-    /// `up`, `down`, `retrying` or `stopped`.
+    /// `up` (data flows), `down` (a running stream stopped delivering), `retrying` (a reconnect
+    /// wait began) or `stopped`.
     pub kind: &'static str,
     pub unix_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -341,3 +341,25 @@ pub fn drain_stderr(child: &mut std::process::Child) -> Arc<Mutex<String>> {
     }
     log
 }
+
+/// Follow the control API's server-sent events on a thread; the `event:` kinds in arrival order.
+pub fn sse_kinds(addr: std::net::SocketAddr) -> Arc<Mutex<Vec<String>>> {
+    let kinds = Arc::new(Mutex::new(Vec::new()));
+    let sink = kinds.clone();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+            return;
+        };
+        if write!(s, "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+            return;
+        }
+        for line in BufReader::new(s).lines() {
+            let Ok(line) = line else { break };
+            if let Some(kind) = line.strip_prefix("event: ") {
+                sink.lock().unwrap().push(kind.trim().to_string());
+            }
+        }
+    });
+    kinds
+}
