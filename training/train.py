@@ -40,7 +40,7 @@ def stft_t(x: torch.Tensor) -> torch.Tensor:
     """[B, n] -> complex [B, T, 257] per the signal contract, after PAD zeros on the left."""
     x = torch.nn.functional.pad(x, (PAD, 0))
     s = torch.stft(x, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
-                   window=torch.hann_window(WIN_LENGTH, dtype=x.dtype), center=False, return_complex=True)
+                   window=torch.hann_window(WIN_LENGTH, dtype=x.dtype, device=x.device), center=False, return_complex=True)
     return s.transpose(1, 2)
 
 
@@ -58,8 +58,8 @@ def make_model(cfg: dict) -> Separator:
     return Separator(m.get("kind", "av"), m.get("hidden", 192), m.get("visual_dim", 64), m.get("conv_kernel", 3))
 
 
-def _window_padded(dtype=torch.float32) -> torch.Tensor:
-    w = torch.hann_window(WIN_LENGTH, dtype=dtype)
+def _window_padded(dtype=torch.float32, device=None) -> torch.Tensor:
+    w = torch.hann_window(WIN_LENGTH, dtype=dtype, device=device)
     off = (N_FFT - WIN_LENGTH) // 2
     return torch.nn.functional.pad(w, (off, N_FFT - WIN_LENGTH - off))
 
@@ -71,7 +71,7 @@ def istft_t(spec: torch.Tensor, length: int) -> torch.Tensor:
     lead = spec.shape[:-2]
     T = spec.shape[-2]
     x = spec.reshape(-1, T, N_BINS)
-    w = _window_padded(x.real.dtype)
+    w = _window_padded(x.real.dtype, x.device)
     frames = torch.fft.irfft(x, n=N_FFT, dim=-1) * w  # [N, T, 512]
     total = N_FFT + HOP_LENGTH * (T - 1)
     fold = lambda f: torch.nn.functional.fold(  # noqa: E731
@@ -108,7 +108,11 @@ def examples(data: dict, kind: str = "av", max_talkers: int | None = None) -> np
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
-def batch_tensors(data: dict, pairs: np.ndarray):
+def batch_tensors(data: dict, pairs: np.ndarray, device: str = "cpu"):
+    return tuple(None if v is None else v.to(device) for v in _batch_tensors(data, pairs))
+
+
+def _batch_tensors(data: dict, pairs: np.ndarray):
     """AV: mix [B, n], tgt [B, n], rois [B, chunks, 1, 48, 48], talking [B].
     Audio: mix [B, n], tgt [B, 2, n], None, talking [B, 2]."""
     s = pairs[:, 0]
@@ -185,7 +189,7 @@ def lr_at(step: int, t: dict) -> float:
 
 
 def val_metrics(model: Separator, val: dict, vex: np.ndarray, loss: str, silent_weight: float,
-                bs: int = 16) -> dict:
+                bs: int = 16, device: str = "cpu") -> dict:
     """Mean loss and mean SI-SDRi (dB) of talking targets over the validation examples, overall and
     on 2-talker scenes. SI-SDRi here uses zero-mean SI-SDR of the mixture as the reference."""
     model.eval()
@@ -193,17 +197,17 @@ def val_metrics(model: Separator, val: dict, vex: np.ndarray, loss: str, silent_
     with torch.no_grad():
         for i in range(0, len(vex), bs):
             ex = vex[i:i + bs]
-            mix, tgt, rois, talking = batch_tensors(val, ex)
+            mix, tgt, rois, talking = batch_tensors(val, ex, device)
             l_, sdr = batch_loss(model, mix, tgt, rois, talking, loss, silent_weight)
             ls.append(float(l_) * len(ex))
             if model.kind == "av":
                 base = si_sdr_t(mix, tgt)
                 imp = (sdr - base)[talking]
-                two = torch.from_numpy(val["speaking"][ex[:, 0]].sum(1) == 2)[talking]
+                two = torch.from_numpy(val["speaking"][ex[:, 0]].sum(1) == 2).to(device)[talking]
             else:
                 base = 0.5 * (si_sdr_t(mix, tgt[:, 0]) + si_sdr_t(mix, tgt[:, 1]))
                 imp = sdr - base
-                two = torch.from_numpy(val["speaking"][ex[:, 0]].sum(1) == 2)
+                two = torch.from_numpy(val["speaking"][ex[:, 0]].sum(1) == 2).to(device)
             imps += imp.tolist()
             imps2 += imp[two].tolist()
     model.train()
@@ -227,7 +231,10 @@ def train(cfg: dict) -> dict:
 
     data = load_shards(data_dir(cfg) / "train")
     val = load_shards(data_dir(cfg) / "val")
-    model = make_model(cfg)
+    device = t.get("device", "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        device = "cpu"
+    model = make_model(cfg).to(device)
     kind = model.kind
     loss = t.get("loss", "sisdr")
     silent_weight = float(t.get("silent_weight", 0.3))
@@ -243,11 +250,11 @@ def train(cfg: dict) -> dict:
     start, elapsed0 = 0, 0.0
     ck_path = out / "ckpt.pt"
     if ck_path.is_file():
-        ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+        ck = torch.load(ck_path, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"])
+        torch.set_rng_state(ck["torch_rng"].cpu())
         start, history, elapsed0 = ck["step"], ck["history"], ck.get("seconds", 0.0)
         log(f"[train] resumed from {ck_path} at step {start}")
     log(f"[train] {kind} model: {count_params(model)} params, "
@@ -265,7 +272,7 @@ def train(cfg: dict) -> dict:
         (out / "history.json").write_text(json.dumps(history, indent=1))
 
     if start == 0:
-        v = val_metrics(model, val, vex, loss, silent_weight)
+        v = val_metrics(model, val, vex, loss, silent_weight, device=device)
         log(f"[train] step 0 val_loss {v['loss']:.4f} val_si_sdri {v['si_sdri']:.2f} dB "
             f"(2 talkers {v['si_sdri_2spk']:.2f} dB)")
         for k, x in (("step", 0), ("train_loss", float("nan")), ("val_loss", v["loss"]),
@@ -276,7 +283,7 @@ def train(cfg: dict) -> dict:
         pool = ex_cur if step <= cur_steps and len(ex_cur) else ex_all
         for g in opt.param_groups:
             g["lr"] = lr_at(step - 1, t)
-        mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)])
+        mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
         l_, _ = batch_loss(model, mix, tgt, rois, talking, loss, silent_weight)
         opt.zero_grad()
         l_.backward()
@@ -284,7 +291,7 @@ def train(cfg: dict) -> dict:
         opt.step()
         run.append(l_.item())
         if step % every == 0 or step == steps:
-            v = val_metrics(model, val, vex, loss, silent_weight)
+            v = val_metrics(model, val, vex, loss, silent_weight, device=device)
             tl = float(np.mean(run))
             run = []
             el = time.time() - t0
@@ -305,5 +312,5 @@ def train(cfg: dict) -> dict:
 def load_model(cfg: dict) -> Separator:
     ck = torch.load(run_dir(cfg) / "model.pt", map_location="cpu", weights_only=False)
     model = make_model(ck["config"])
-    model.load_state_dict(ck["model"])
+    model.load_state_dict({k: v.cpu() for k, v in ck["model"].items()})
     return model.eval()
