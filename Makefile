@@ -9,6 +9,10 @@ PREFIX ?= /usr/local
 # Training (training/requirements-train.txt, its own venv: torch is large). CONFIG picks the run.
 TRAIN_PY ?= $(CURDIR)/.cache/venv-train/bin/python
 CONFIG ?= training/configs/tiny.toml
+# KIND=audio trains/exports/evaluates the audio-only PIT baseline of CONFIG (runs/<name>-audio).
+KIND ?=
+SPLIT ?= val
+KIND_ARG = $(if $(KIND),--kind $(KIND))
 
 .PHONY: setup build demo test test-rust test-python lint bench demo-clip signal-fixture vision-fixture \
 	faces-model clean setup-train synth train export eval test-training install install-files install-check
@@ -67,13 +71,13 @@ synth: setup-train
 	$(TRAIN_PY) -m training synth --config $(CONFIG)
 
 train: setup-train
-	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training train --config $(CONFIG)
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training train --config $(CONFIG) $(KIND_ARG)
 
 export: setup-train
-	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training export --config $(CONFIG)
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training export --config $(CONFIG) $(KIND_ARG)
 
 eval: setup-train
-	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training evaluate --config $(CONFIG) --split val
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training evaluate --config $(CONFIG) --split $(SPLIT) $(KIND_ARG)
 
 # All training tests, torch ones included (they are skipped under test-python's CI venv).
 test-training: setup-train

@@ -52,10 +52,16 @@ def main(argv=None) -> int:
     p.add_argument("--config", required=True)
     p.add_argument("--splits", help="synth: comma-separated subset of train,val,test")
     p.add_argument("--split", default="val", help="evaluate: val or test")
+    p.add_argument("--kind", choices=["av", "audio"],
+                   help="train/export/evaluate: override model.kind; the run goes to "
+                        "training/runs/<name>-<kind> (same data)")
     args = p.parse_args(argv)
     from .config import load
 
     cfg = load(args.config)
+    if args.kind and args.kind != cfg["model"].get("kind", "av"):
+        cfg["model"]["kind"] = args.kind
+        cfg["run_name"] = f"{cfg['name']}-{args.kind}"
     return {"synth": cmd_synth, "train": cmd_train, "export": cmd_export,
             "evaluate": cmd_evaluate}[args.command](cfg, args)
 

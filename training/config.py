@@ -24,7 +24,8 @@ def data_dir(cfg: dict) -> Path:
 
 
 def run_dir(cfg: dict) -> Path:
-    return ROOT / "training" / "runs" / cfg["name"]
+    """training/runs/<name> (<name>-<kind> when `--kind` overrides the config's model kind)."""
+    return ROOT / "training" / "runs" / cfg.get("run_name", cfg["name"])
 
 
 def synth_config(cfg: dict):

@@ -1,7 +1,8 @@
 """ONNX export of the streaming call: `python -m training export --config ...`.
 
-Graph inputs: mix [B,2,4,257], (roi [B,1,32,32]), state_conv, state_gru, (state_prev_roi);
-outputs: mask [B,2,4,257] and the new states (same names with "_out"). Batch is dynamic, every
+Graph inputs: mix [B,2,4,257], (roi [B,1,48,48]), state_conv, state_gru, (state_prev_roi);
+outputs: mask [B,2,4,257] (audio-only baseline: [B,2,2,4,257], two outputs) and the new states
+(same names with "_out"). metadata "mask_outputs" = 1 (AV) or 2 (audio-only). Batch is dynamic, every
 other axis fixed. metadata_props carry the signal constants that the daemon checks at load time.
 Then checks ONNX Runtime against PyTorch over several chained chunks (max abs diff <= 1e-4).
 """
@@ -36,7 +37,7 @@ def metadata(model, cfg: dict) -> dict[str, str]:
         "compress_exponent": str(S.COMPRESS_EXPONENT), "roi_size": str(ROI_SIZE),
         "state_inputs": ",".join(states), "state_outputs": ",".join(states_out),
         "inputs": ",".join(inputs), "outputs": ",".join(outputs),
-        "model_kind": model.kind, "config_name": cfg["name"],
+        "model_kind": model.kind, "config_name": cfg["name"], "mask_outputs": str(model.n_out),
     }
 
 

@@ -2,20 +2,27 @@
 
 Per call (one 40 ms chunk = CHUNK_FRAMES STFT frames = one video frame):
     inputs   mix  [B, 2, 4, 257]   compressed complex mixture (docs/SIGNAL.md)
-             roi  [B, 1, 32, 32]   the chunk's mouth ROI (grey / 255)          (AV model only)
+             roi  [B, 1, 48, 48]   the chunk's mouth ROI (docs/SIGNAL.md "Mouth crop": grey / 255)
+                                   (AV model only)
              state tensors, batch on axis 0 (see `state_shapes`)
-    outputs  mask [B, 2, 4, 257]   complex mask for the UNcompressed mixture, plus new states.
+    outputs  mask [B, 2, 4, 257]   AV: complex mask (re, im) for the UNcompressed mixture,
+             mask [B, 2, 2, 4, 257]  audio-only: one complex mask per output (2 outputs, PIT),
+             plus the new states.
 No look-ahead: the mask of a chunk is final when its last frame is in (lookahead_frames = 0).
 
 Architecture (all causal):
   frame encoder  Linear(514 -> H) + ReLU, then a causal Conv1d over frames (kernel K; cache of the
                  last K-1 encoded frames is state "conv");
-  visual encoder 3 strided 3x3 convs on [roi, roi - previous roi] (previous ROI is state "prev_roi")
-                 -> mean pool -> Linear(-> V); broadcast to the chunk's 4 frames;
+  visual encoder 3 strided 3x3 convs on [roi - 0.5, roi - previous roi] (previous ROI is state
+                 "prev_roi"; 48 -> 24 -> 12 -> 6) -> mean pool -> Linear(-> V); broadcast to the
+                 chunk's 4 frames;
   fusion         GRU(H + V -> H) (state "gru" [B, 1, H]);
   mask head      Linear(H -> 514), mask = MASK_BOUND * tanh(.).
-The audio-only baseline ("audio") has the same layers except the visual encoder; its GRU input
-width is padded with V zeros so both have the same recurrent size.
+The audio-only baseline ("audio") cannot know which voice a face has, so it separates blindly:
+the same frame encoder, conv and GRU (input H: no visual features), and a head with TWO complex
+masks (Linear(H -> 2 x 514)), trained with permutation-invariant training (best assignment of its
+2 outputs to the 2 voices). Its extra head roughly offsets the AV model's visual encoder and
+wider GRU input: parameter counts within 10 % of each other (tests/test_model.py).
 
 `forward_sequence` processes whole utterances in parallel layers (nn.GRU over all frames); the
 streaming `forward` processes one chunk with explicit state; tests check they agree.
@@ -28,7 +35,8 @@ from torch import nn
 
 N_BINS = 257
 CHUNK_FRAMES = 4
-ROI_SIZE = 32
+ROI_SIZE = 48  # docs/SIGNAL.md "Mouth crop" (= training/mouth_crop.py ROI_SIZE)
+AUDIO_OUTPUTS = 2
 MASK_BOUND = 2.0
 
 
@@ -47,8 +55,17 @@ class Separator(nn.Module):
                 nn.Conv2d(32, 48, 3, stride=2, padding=1), nn.ReLU(),
             )
             self.vis_fc = nn.Linear(48, visual_dim)
-        self.gru = nn.GRU(hidden + visual_dim, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 2 * N_BINS)
+        self.n_out = 1 if kind == "av" else AUDIO_OUTPUTS
+        self.gru_in = hidden + (visual_dim if kind == "av" else 0)
+        self.gru = nn.GRU(self.gru_in, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, self.n_out * 2 * N_BINS)
+        # start near the identity mask (real part 1, imaginary 0): the first estimates are the
+        # mixture (SI-SDRi 0 dB) instead of random filtered noise
+        with torch.no_grad():
+            self.head.weight.mul_(0.1)
+            bias = self.head.bias.view(self.n_out, 2, N_BINS)
+            bias.zero_()
+            bias[:, 0] = float(torch.atanh(torch.tensor(1.0 / MASK_BOUND)))
 
     # ---------------------------------------------------------------- state
     def state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
@@ -68,19 +85,19 @@ class Separator(nn.Module):
         return torch.relu(self.enc(x)).transpose(1, 2)
 
     def _visual(self, roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-        """roi, prev [N, 1, 32, 32] -> [N, V]."""
-        h = self.vis(torch.cat([roi, roi - prev], dim=1))
+        """roi, prev [N, 1, 48, 48] -> [N, V]."""
+        h = self.vis(torch.cat([roi - 0.5, roi - prev], dim=1))
         return torch.relu(self.vis_fc(h.mean(dim=(2, 3))))
 
     def _mask(self, h: torch.Tensor) -> torch.Tensor:
-        """GRU output [B, T, H] -> mask [B, 2, T, F]."""
+        """GRU output [B, T, H] -> mask [B, 2, T, F] (AV) or [B, 2 outputs, 2, T, F] (audio)."""
         B, T, _ = h.shape
         m = MASK_BOUND * torch.tanh(self.head(h))
-        return m.reshape(B, T, 2, N_BINS).permute(0, 2, 1, 3)
+        if self.kind == "av":
+            return m.reshape(B, T, 2, N_BINS).permute(0, 2, 1, 3)
+        return m.reshape(B, T, self.n_out, 2, N_BINS).permute(0, 2, 3, 1, 4)
 
-    def _vis_frames(self, v: torch.Tensor | None, B: int, T: int, device) -> torch.Tensor:
-        if v is None:
-            return torch.zeros(B, T, self.visual_dim, device=device)
+    def _vis_frames(self, v: torch.Tensor, B: int, T: int, device) -> torch.Tensor:
         return v.repeat_interleave(CHUNK_FRAMES, dim=1)  # [B, chunks, V] -> [B, T, V]
 
     # ---------------------------------------------------------------- streaming call
@@ -98,10 +115,10 @@ class Separator(nn.Module):
         new_conv = ec[:, :, ec.shape[2] - (self.k - 1):]
         if self.kind == "av":
             v = self._visual(roi, prev)[:, None, :]  # [B, 1, V]
-            vf = v.expand(B, T, self.visual_dim)
+            x = torch.cat([c.transpose(1, 2), v.expand(B, T, self.visual_dim)], dim=2)
         else:
-            vf = torch.zeros(B, T, self.visual_dim, dtype=mix.dtype)
-        h, g = self.gru(torch.cat([c.transpose(1, 2), vf], dim=2), gru.transpose(0, 1).contiguous())
+            x = c.transpose(1, 2)
+        h, g = self.gru(x, gru.transpose(0, 1).contiguous())
         mask = self._mask(h)
         if self.kind == "av":
             return mask, new_conv, g.transpose(0, 1), roi
@@ -109,7 +126,8 @@ class Separator(nn.Module):
 
     # ---------------------------------------------------------------- whole utterance
     def forward_sequence(self, mix: torch.Tensor, rois: torch.Tensor | None = None) -> torch.Tensor:
-        """mix [B, 2, T, F] with T = 4 x chunks; rois [B, chunks, 1, 32, 32] -> mask [B, 2, T, F].
+        """mix [B, 2, T, F] with T = 4 x chunks; rois [B, chunks, 1, 48, 48] -> mask [B, 2, T, F]
+        (audio: rois None -> mask [B, 2 outputs, 2, T, F]).
         Same result as calling `forward` chunk by chunk from the initial state."""
         B, _, T, _ = mix.shape
         e = self._frames_in(mix)
@@ -119,10 +137,10 @@ class Separator(nn.Module):
             prev = torch.cat([torch.zeros_like(rois[:, :1]), rois[:, :-1]], dim=1)
             v = self._visual(rois.reshape(B * n, 1, ROI_SIZE, ROI_SIZE),
                              prev.reshape(B * n, 1, ROI_SIZE, ROI_SIZE)).reshape(B, n, -1)
-            vf = self._vis_frames(v, B, T, mix.device)
+            x = torch.cat([c.transpose(1, 2), self._vis_frames(v, B, T, mix.device)], dim=2)
         else:
-            vf = self._vis_frames(None, B, T, mix.device)
-        h, _ = self.gru(torch.cat([c.transpose(1, 2), vf], dim=2))
+            x = c.transpose(1, 2)
+        h, _ = self.gru(x)
         return self._mask(h)
 
 
@@ -133,8 +151,8 @@ def count_params(model: nn.Module) -> int:
 def flops_per_second(model: Separator) -> float:
     """Multiply-adds x 2 per second of audio (100 frames, 25 ROI frames), counted analytically."""
     H, V, K = model.hidden, model.visual_dim, model.k
-    per_frame = 2 * N_BINS * H + H * H * K + 3 * H * (H + V + H) + H * 2 * N_BINS
+    per_frame = 2 * N_BINS * H + H * H * K + 3 * H * (model.gru_in + H) + H * 2 * N_BINS * model.n_out
     per_video = 0
     if model.kind == "av":
-        per_video = (16 * 2 * 9 * 16 * 16) + (32 * 16 * 9 * 8 * 8) + (48 * 32 * 9 * 4 * 4) + 48 * V
+        per_video = (16 * 2 * 9 * 24 * 24) + (32 * 16 * 9 * 12 * 12) + (48 * 32 * 9 * 6 * 6) + 48 * V
     return 2.0 * (100 * per_frame + 25 * per_video)

@@ -38,8 +38,12 @@ def grey(rgb: np.ndarray) -> np.ndarray:
 
 def mouth_crop(rgb: np.ndarray, bbox, landmarks, roi_size: int = ROI_SIZE) -> np.ndarray:
     """The [roi_size, roi_size] float32 crop in [0, 1] of one face in an HxWx3 uint8 frame."""
+    return mouth_crop_grey(grey(rgb), bbox, landmarks, roi_size)
+
+
+def mouth_crop_grey(g: np.ndarray, bbox, landmarks, roi_size: int = ROI_SIZE) -> np.ndarray:
+    """`mouth_crop` of an already grey (BT.601 luma, 0..255, float) HxW image."""
     centre, side, angle = crop_geometry(bbox, landmarks)
-    g = grey(rgb)
     h, w = g.shape
     step = side / roi_size
     offs = (np.arange(roi_size, dtype=np.float64) + 0.5) * step - side / 2.0

@@ -1,15 +1,28 @@
 """Training loop (PyTorch, CPU by default): `python -m training train --config ...`.
 
-One example = (scene, face slot): input = compressed mixture STFT + that slot's mouth ROIs, target =
-that face's own source (zeros for a visible-but-silent face). Audio is left-padded with
-PAD = 352 samples (the streaming STFT's priming, docs/SIGNAL.md) so that 640 F samples give exactly
-4 F frames and chunk f's frames end with video frame f. Loss: MSE between the compressed complex
-spectra of estimate and target, plus 0.1 x the same on compressed magnitudes.
+AV model: one example = (scene, face slot): input = compressed mixture STFT + that slot's mouth
+ROIs, target = that face's own source (zeros for a visible-but-silent face).
+Audio-only baseline: one example = a scene with at least two talking faces; its two outputs are
+matched to two of the scene's voices by permutation-invariant training (PIT: the assignment with
+the lower loss is the one trained).
+
+Audio is left-padded with PAD = 352 samples (the streaming STFT's priming, docs/SIGNAL.md) so that
+640 F samples give exactly 4 F frames and chunk f's frames end with video frame f.
+
+Loss (train.loss = "sisdr", the default): the masked STFT is taken back to the time domain with a
+differentiable iSTFT (`istft_t`, the same synthesis as training/signal.py) and scored by negative
+SI-SDR (zero-mean) against the target, in dB; a silent face's output is scored by its energy
+relative to the mixture, 10 log10(|y|^2 / |x|^2 + 1e-3) x silent_weight (pushes it towards
+-30 dB). train.loss = "spec" keeps the first run's compressed-spectrum MSE.
+Curriculum (train.curriculum_steps): before that step only scenes with at most 2 talking faces
+are drawn. Checkpoint (model, optimiser, RNG, step, history) every train.ckpt_every steps to
+training/runs/<name>/ckpt.pt; a rerun resumes from it. Log: training/runs/<name>/log.txt.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import numpy as np
@@ -18,7 +31,7 @@ import torch
 from .config import data_dir, run_dir
 from .model import Separator, count_params, flops_per_second
 from .synth.scene import load_shards
-from .signal import COMPRESS_EXPONENT, HOP_LENGTH, N_FFT, WIN_LENGTH
+from .signal import COMPRESS_EXPONENT, HOP_LENGTH, N_BINS, N_FFT, WIN_LENGTH
 
 PAD = N_FFT - HOP_LENGTH  # 352
 
@@ -27,7 +40,7 @@ def stft_t(x: torch.Tensor) -> torch.Tensor:
     """[B, n] -> complex [B, T, 257] per the signal contract, after PAD zeros on the left."""
     x = torch.nn.functional.pad(x, (PAD, 0))
     s = torch.stft(x, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
-                   window=torch.hann_window(WIN_LENGTH, dtype=x.dtype), center=False, return_complex=True)
+                   window=torch.hann_window(WIN_LENGTH, dtype=x.dtype, device=x.device), center=False, return_complex=True)
     return s.transpose(1, 2)
 
 
@@ -45,30 +58,161 @@ def make_model(cfg: dict) -> Separator:
     return Separator(m.get("kind", "av"), m.get("hidden", 192), m.get("visual_dim", 64), m.get("conv_kernel", 3))
 
 
-def examples(data: dict) -> np.ndarray:
-    """(scene, slot) pairs with a visible face."""
-    s, k = np.nonzero(data["present"])
-    return np.stack([s, k], axis=1)
+def _window_padded(dtype=torch.float32, device=None) -> torch.Tensor:
+    w = torch.hann_window(WIN_LENGTH, dtype=dtype, device=device)
+    off = (N_FFT - WIN_LENGTH) // 2
+    return torch.nn.functional.pad(w, (off, N_FFT - WIN_LENGTH - off))
 
 
-def batch_tensors(data: dict, pairs: np.ndarray):
-    s, k = pairs[:, 0], pairs[:, 1]
+def istft_t(spec: torch.Tensor, length: int) -> torch.Tensor:
+    """Differentiable inverse of `stft_t` BEFORE removing the PAD: complex [..., T, 257] ->
+    [..., length] (irfft, synthesis window, overlap-add, division by the overlap-added squared
+    window where it is > 1e-8, as training/signal.py `istft`)."""
+    lead = spec.shape[:-2]
+    T = spec.shape[-2]
+    x = spec.reshape(-1, T, N_BINS)
+    w = _window_padded(x.real.dtype, x.device)
+    frames = torch.fft.irfft(x, n=N_FFT, dim=-1) * w  # [N, T, 512]
+    total = N_FFT + HOP_LENGTH * (T - 1)
+    fold = lambda f: torch.nn.functional.fold(  # noqa: E731
+        f.transpose(1, 2), output_size=(1, total), kernel_size=(1, N_FFT), stride=(1, HOP_LENGTH))[:, 0, 0]
+    y = fold(frames)
+    env = fold((w * w).expand(1, T, N_FFT))
+    y = torch.where(env > 1e-8, y / env.clamp_min(1e-8), torch.zeros_like(y))
+    if total < length:
+        y = torch.nn.functional.pad(y, (0, length - total))
+    return y[:, :length].reshape(*lead, length)
+
+
+def si_sdr_t(y: torch.Tensor, s: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Zero-mean SI-SDR in dB over the last axis (training/metrics.py with zero_mean=True)."""
+    y = y - y.mean(dim=-1, keepdim=True)
+    s = s - s.mean(dim=-1, keepdim=True)
+    a = (y * s).sum(-1, keepdim=True) / ((s * s).sum(-1, keepdim=True) + eps)
+    t = a * s
+    return 10 * torch.log10(((t * t).sum(-1) + eps) / (((t - y) ** 2).sum(-1) + eps))
+
+
+def examples(data: dict, kind: str = "av", max_talkers: int | None = None) -> np.ndarray:
+    """AV: (scene, slot) pairs with a visible face. Audio: (scene, slot a, slot b) with the first
+    two talking slots of scenes with >= 2 talkers. max_talkers: only scenes with at most that many."""
+    n_talk = data["speaking"].sum(axis=1)
+    ok = np.ones(len(n_talk), bool) if max_talkers is None else n_talk <= max_talkers
+    if kind == "av":
+        s, k = np.nonzero(data["present"] & ok[:, None])
+        return np.stack([s, k], axis=1)
+    rows = []
+    for s in np.nonzero(ok & (n_talk >= 2))[0]:
+        k = np.nonzero(data["speaking"][s])[0]
+        rows.append([s, k[0], k[1]])
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def batch_tensors(data: dict, pairs: np.ndarray, device: str = "cpu"):
+    return tuple(None if v is None else v.to(device) for v in _batch_tensors(data, pairs))
+
+
+def _batch_tensors(data: dict, pairs: np.ndarray):
+    """AV: mix [B, n], tgt [B, n], rois [B, chunks, 1, 48, 48], talking [B].
+    Audio: mix [B, n], tgt [B, 2, n], None, talking [B, 2]."""
+    s = pairs[:, 0]
     mix = torch.from_numpy(data["mixture"][s])
+    if pairs.shape[1] == 3:
+        tgt = torch.from_numpy(np.stack([data["sources"][s, pairs[:, 1]], data["sources"][s, pairs[:, 2]]], 1))
+        return mix, tgt, None, torch.ones(len(s), 2, dtype=torch.bool)
+    k = pairs[:, 1]
     tgt = torch.from_numpy(data["sources"][s, k])
     rois = torch.from_numpy(data["rois"][s, k].astype(np.float32) / 255.0)[:, :, None]
-    return mix, tgt, rois
+    return mix, tgt, rois, torch.from_numpy(data["speaking"][s, k])
 
 
-def forward_batch(model: Separator, mix: torch.Tensor, rois: torch.Tensor):
+def forward_batch(model: Separator, mix: torch.Tensor, rois: torch.Tensor | None):
+    """Masked spectra: AV [B, T, F] complex, audio [B, 2, T, F]; and the mixture STFT [B, T, F]."""
     X = stft_t(mix)
     mask = model.forward_sequence(to_2ch(compress_t(X)), rois if model.kind == "av" else None)
-    M = torch.complex(mask[:, 0], mask[:, 1])
-    return M * X, X
+    if model.kind == "av":
+        return torch.complex(mask[:, 0], mask[:, 1]) * X, X
+    return torch.complex(mask[:, :, 0], mask[:, :, 1]) * X[:, None], X
+
+
+def estimates_time(est: torch.Tensor, n: int) -> torch.Tensor:
+    """Masked spectra -> time signals aligned with the sources (PAD removed), [..., n]."""
+    return istft_t(est, n + PAD)[..., PAD:]
 
 
 def loss_fn(est: torch.Tensor, tgt_spec: torch.Tensor) -> torch.Tensor:
+    """The first run's loss: MSE of compressed complex spectra + 0.1 x compressed magnitudes."""
     a, b = compress_t(est), compress_t(tgt_spec)
     return (a - b).abs().pow(2).mean() + 0.1 * (a.abs() - b.abs()).pow(2).mean()
+
+
+def batch_loss(model: Separator, mix, tgt, rois, talking, loss: str = "sisdr",
+               silent_weight: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, per-example SI-SDR of talking targets [B] or [B] best-permutation mean, detached)."""
+    est, _ = forward_batch(model, mix, rois)
+    n = mix.shape[-1]
+    if loss == "spec":
+        if model.kind == "av":
+            l_ = loss_fn(est, stft_t(tgt))
+        else:
+            T = stft_t(tgt.reshape(-1, n)).reshape(est.shape)
+            l0 = ((compress_t(est) - compress_t(T)).abs() ** 2).mean(dim=(1, 2, 3))
+            l1 = ((compress_t(est.flip(1)) - compress_t(T)).abs() ** 2).mean(dim=(1, 2, 3))
+            l_ = torch.minimum(l0, l1).mean()
+        y = estimates_time(est, n).detach()
+    else:
+        y = estimates_time(est, n)
+    if model.kind == "av":
+        sdr = si_sdr_t(y, tgt)
+        x = mix
+        sil = 10 * torch.log10((y ** 2).sum(-1) / ((x ** 2).sum(-1) + 1e-8) + 1e-3)
+        tk = talking.float()
+        if loss != "spec":
+            l_ = ((-sdr * tk).sum() + silent_weight * (sil * (1 - tk)).sum()) / len(tk)
+        return l_, torch.where(talking, sdr, torch.full_like(sdr, float("nan"))).detach()
+    # audio-only PIT over the two permutations
+    p0 = 0.5 * (si_sdr_t(y[:, 0], tgt[:, 0]) + si_sdr_t(y[:, 1], tgt[:, 1]))
+    p1 = 0.5 * (si_sdr_t(y[:, 1], tgt[:, 0]) + si_sdr_t(y[:, 0], tgt[:, 1]))
+    best = torch.maximum(p0, p1)
+    if loss != "spec":
+        l_ = -best.mean()
+    return l_, best.detach()
+
+
+def lr_at(step: int, t: dict) -> float:
+    base, warm, steps = float(t.get("lr", 1e-3)), int(t.get("warmup", 200)), int(t.get("steps", 300))
+    floor = float(t.get("lr_min_frac", 0.05))
+    if step < warm:
+        return base * (step + 1) / warm
+    p = min((step - warm) / max(steps - warm, 1), 1.0)
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def val_metrics(model: Separator, val: dict, vex: np.ndarray, loss: str, silent_weight: float,
+                bs: int = 16, device: str = "cpu") -> dict:
+    """Mean loss and mean SI-SDRi (dB) of talking targets over the validation examples, overall and
+    on 2-talker scenes. SI-SDRi here uses zero-mean SI-SDR of the mixture as the reference."""
+    model.eval()
+    ls, imps, imps2 = [], [], []
+    with torch.no_grad():
+        for i in range(0, len(vex), bs):
+            ex = vex[i:i + bs]
+            mix, tgt, rois, talking = batch_tensors(val, ex, device)
+            l_, sdr = batch_loss(model, mix, tgt, rois, talking, loss, silent_weight)
+            ls.append(float(l_) * len(ex))
+            if model.kind == "av":
+                base = si_sdr_t(mix, tgt)
+                imp = (sdr - base)[talking]
+                two = torch.from_numpy(val["speaking"][ex[:, 0]].sum(1) == 2).to(device)[talking]
+            else:
+                base = 0.5 * (si_sdr_t(mix, tgt[:, 0]) + si_sdr_t(mix, tgt[:, 1]))
+                imp = sdr - base
+                two = torch.from_numpy(val["speaking"][ex[:, 0]].sum(1) == 2).to(device)
+            imps += imp.tolist()
+            imps2 += imp[two].tolist()
+    model.train()
+    return {"loss": sum(ls) / len(vex), "si_sdri": float(np.mean(imps)) if imps else float("nan"),
+            "si_sdri_2spk": float(np.mean(imps2)) if imps2 else float("nan")}
 
 
 def train(cfg: dict) -> dict:
@@ -76,58 +220,97 @@ def train(cfg: dict) -> dict:
     torch.set_num_threads(int(t.get("threads", 1)))
     torch.manual_seed(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
-    data = load_shards(data_dir(cfg) / "train")
-    val = load_shards(data_dir(cfg) / "val")
-    pairs, vpairs = examples(data), examples(val)
-    model = make_model(cfg)
-    print(f"[train] {model.kind} model: {count_params(model)} params, "
-          f"{flops_per_second(model) / 1e6:.0f} MFLOP per s of audio; {len(pairs)} train examples "
-          f"({len(data['mixture'])} scenes), {len(vpairs)} val examples", flush=True)
-    opt = torch.optim.Adam(model.parameters(), lr=float(t.get("lr", 1e-3)))
-    steps, bs, every = int(t.get("steps", 300)), int(t.get("batch_size", 16)), int(t.get("log_every", 20))
     out = run_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
+    logf = (out / "log.txt").open("a")
 
-    def val_loss() -> float:
-        model.eval()
-        with torch.no_grad():
-            ls = []
-            for i in range(0, len(vpairs), 32):
-                mix, tgt, rois = batch_tensors(val, vpairs[i:i + 32])
-                est, _ = forward_batch(model, mix, rois)
-                ls.append(float(loss_fn(est, stft_t(tgt))) * len(mix))
-        model.train()
-        return sum(ls) / len(vpairs)
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        logf.write(msg + "\n")
+        logf.flush()
 
-    history = {"step": [], "train_loss": [], "val_loss": []}
-    v0 = val_loss()
-    print(f"[train] step 0 val_loss {v0:.5f}", flush=True)
-    history["step"].append(0), history["train_loss"].append(float("nan")), history["val_loss"].append(v0)
-    t0, run = time.time(), []
-    for step in range(1, steps + 1):
-        mix, tgt, rois = batch_tensors(data, pairs[rng.integers(0, len(pairs), bs)])
-        est, _ = forward_batch(model, mix, rois)
-        loss = loss_fn(est, stft_t(tgt))
+    data = load_shards(data_dir(cfg) / "train")
+    val = load_shards(data_dir(cfg) / "val")
+    device = t.get("device", "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        device = "cpu"
+    model = make_model(cfg).to(device)
+    kind = model.kind
+    loss = t.get("loss", "sisdr")
+    silent_weight = float(t.get("silent_weight", 0.3))
+    ex_all = examples(data, kind)
+    ex_cur = examples(data, kind, max_talkers=2)
+    vex = examples(val, kind)[: int(t.get("val_examples", 10 ** 9))]
+    opt = torch.optim.Adam(model.parameters(), lr=float(t.get("lr", 1e-3)))
+    steps, bs, every = int(t.get("steps", 300)), int(t.get("batch_size", 16)), int(t.get("log_every", 20))
+    ckpt_every = int(t.get("ckpt_every", every))
+    cur_steps = int(t.get("curriculum_steps", 0))
+    history = {"step": [], "train_loss": [], "val_loss": [], "val_si_sdri": [], "val_si_sdri_2spk": [],
+               "seconds": []}
+    start, elapsed0 = 0, 0.0
+    ck_path = out / "ckpt.pt"
+    if ck_path.is_file():
+        ck = torch.load(ck_path, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"].cpu())
+        start, history, elapsed0 = ck["step"], ck["history"], ck.get("seconds", 0.0)
+        log(f"[train] resumed from {ck_path} at step {start}")
+    log(f"[train] {kind} model: {count_params(model)} params, "
+        f"{flops_per_second(model) / 1e6:.0f} MFLOP per s of audio; {len(ex_all)} train examples "
+        f"({len(ex_cur)} with <= 2 talkers, {len(data['mixture'])} scenes), {len(vex)} val examples; "
+        f"loss {loss}, lr {t.get('lr', 1e-3)}, batch {bs}, steps {steps}, curriculum {cur_steps}")
+
+    def save(step: int, seconds: float) -> None:
+        tmp = out / "ckpt.pt.tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "step": step, "history": history,
+                    "seconds": seconds, "config": cfg}, tmp)
+        tmp.replace(ck_path)
+        torch.save({"model": model.state_dict(), "config": cfg, "step": step}, out / "model.pt")
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+
+    if start == 0:
+        v = val_metrics(model, val, vex, loss, silent_weight, device=device)
+        log(f"[train] step 0 val_loss {v['loss']:.4f} val_si_sdri {v['si_sdri']:.2f} dB "
+            f"(2 talkers {v['si_sdri_2spk']:.2f} dB)")
+        for k, x in (("step", 0), ("train_loss", float("nan")), ("val_loss", v["loss"]),
+                     ("val_si_sdri", v["si_sdri"]), ("val_si_sdri_2spk", v["si_sdri_2spk"]), ("seconds", 0.0)):
+            history[k].append(x)
+    t0, run = time.time() - elapsed0, []
+    for step in range(start + 1, steps + 1):
+        pool = ex_cur if step <= cur_steps and len(ex_cur) else ex_all
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step - 1, t)
+        mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
+        l_, _ = batch_loss(model, mix, tgt, rois, talking, loss, silent_weight)
         opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        l_.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(t.get("clip", 5.0)))
         opt.step()
-        run.append(loss.item())
+        run.append(l_.item())
         if step % every == 0 or step == steps:
-            v = val_loss()
+            v = val_metrics(model, val, vex, loss, silent_weight, device=device)
             tl = float(np.mean(run))
             run = []
-            history["step"].append(step), history["train_loss"].append(tl), history["val_loss"].append(v)
-            print(f"[train] step {step}/{steps} train_loss {tl:.5f} val_loss {v:.5f} "
-                  f"({time.time() - t0:.0f} s)", flush=True)
-    torch.save({"model": model.state_dict(), "config": cfg}, out / "model.pt")
-    (out / "history.json").write_text(json.dumps(history, indent=1))
-    print(f"[train] saved {out / 'model.pt'}", flush=True)
+            el = time.time() - t0
+            for k, x in (("step", step), ("train_loss", tl), ("val_loss", v["loss"]),
+                         ("val_si_sdri", v["si_sdri"]), ("val_si_sdri_2spk", v["si_sdri_2spk"]), ("seconds", el)):
+                history[k].append(x)
+            log(f"[train] step {step}/{steps} lr {lr_at(step - 1, t):.2e} train_loss {tl:.4f} "
+                f"val_loss {v['loss']:.4f} val_si_sdri {v['si_sdri']:.2f} dB "
+                f"(2 talkers {v['si_sdri_2spk']:.2f} dB) ({el:.0f} s)")
+        if step % ckpt_every == 0 or step == steps:
+            save(step, time.time() - t0)
+    if start >= steps:
+        log(f"[train] already at step {start} >= {steps}")
+    log(f"[train] saved {out / 'model.pt'}")
     return history
 
 
 def load_model(cfg: dict) -> Separator:
-    ck = torch.load(run_dir(cfg) / "model.pt", map_location="cpu")
+    ck = torch.load(run_dir(cfg) / "model.pt", map_location="cpu", weights_only=False)
     model = make_model(ck["config"])
-    model.load_state_dict(ck["model"])
+    model.load_state_dict({k: v.cpu() for k, v in ck["model"].items()})
     return model.eval()

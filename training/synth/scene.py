@@ -1,6 +1,6 @@
 """Scene composition and shard writing.
 
-One scene = `clip_seconds` of 16 kHz audio and 25 fps mouth ROIs for up to MAX_FACES face slots:
+One scene = `clip_seconds` of 16 kHz audio and 25 fps 48 x 48 mouth ROIs (docs/SIGNAL.md) for up to MAX_FACES face slots:
 1..max_speakers talking faces (each with its own voice), optionally one visible-but-silent face,
 plus coloured noise at an exact, requested SNR (sum of speech power over noise power, whole clip).
 Targets are per face slot: that face's own source (zeros for a silent face).
@@ -34,6 +34,9 @@ class SynthConfig:
     seed: int = 1234
     clip_seconds: float = 2.0
     max_speakers: int = 3
+    # relative probabilities of 1, 2, 3 talkers (None: uniform over 1..max_speakers); per split
+    # ({"train": [...], "val": [...]}) or one list for all splits
+    speaker_weights: object = None
     p_silent_face: float = 0.3
     snr_db: tuple[float, float] = (-5.0, 20.0)
     speaker_gain_db: tuple[float, float] = (-5.0, 5.0)
@@ -88,7 +91,15 @@ def make_scene(cfg: SynthConfig, split: str, index: int, voices: list, faces: li
     """voices: [(voice id, [utterances])]; faces: the split's faces."""
     rng = np.random.default_rng([cfg.seed, SPLIT_CODES[split], index])
     n, T = cfg.n_samples, cfg.n_frames
-    n_spk = int(rng.integers(1, min(cfg.max_speakers, len(voices), MAX_FACES) + 1))
+    hi = min(cfg.max_speakers, len(voices), MAX_FACES)
+    w = cfg.speaker_weights
+    if isinstance(w, dict):
+        w = w.get(split)
+    if w is None:
+        n_spk = int(rng.integers(1, hi + 1))
+    else:
+        p = np.asarray(w, np.float64)[:hi]
+        n_spk = int(rng.choice(np.arange(1, len(p) + 1), p=p / p.sum()))
     n_silent = int(n_spk < MAX_FACES and rng.random() < cfg.p_silent_face)
     n_faces = n_spk + n_silent
     voice_idx = rng.choice(len(voices), n_spk, replace=False)

@@ -32,8 +32,8 @@ def test_streaming_equals_whole_utterance(kind):
             else:
                 y, st["conv"], st["gru"] = m(x, st["conv"], st["gru"])
             outs.append(y)
-    stream = torch.cat(outs, dim=2)
-    assert stream.shape == (2, 2, 24, N_BINS)
+    stream = torch.cat(outs, dim=-2)
+    assert stream.shape == ((2, 2, 24, N_BINS) if kind == "av" else (2, 2, 2, 24, N_BINS))
     assert torch.allclose(stream, full, atol=1e-5), (stream - full).abs().max()
 
 
@@ -61,6 +61,13 @@ def test_batch_rows_independent():
     assert torch.allclose(full[1:2], one, atol=1e-6)
 
 
+def test_roi_is_the_contract_crop():
+    from training.mouth_crop import ROI_SIZE as CONTRACT
+
+    assert ROI_SIZE == CONTRACT == 48
+    assert Separator("av").state_shapes(2)["prev_roi"] == (2, 1, 48, 48)
+
+
 def test_budget():
     av, au = Separator("av"), Separator("audio")
     assert flops_per_second(av) <= 1e9 and flops_per_second(au) <= 1e9
@@ -84,5 +91,5 @@ def test_onnx_export_parity(kind, tmp_path):
     for key in ("sample_rate", "n_fft", "win_length", "hop_length", "chunk_frames", "lookahead_frames",
                 "compress_exponent", "roi_size", "state_inputs", "state_outputs", "inputs", "outputs"):
         assert key in meta, key
-    assert meta["chunk_frames"] == "4" and meta["n_fft"] == "512" and meta["roi_size"] == "32"
+    assert meta["chunk_frames"] == "4" and meta["n_fft"] == "512" and meta["roi_size"] == "48"
     assert parity(m, path) <= PARITY_TOL

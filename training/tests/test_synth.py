@@ -111,3 +111,80 @@ def test_espeak_pool_deterministic():
     assert len(a) == 2
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x[0], y[0])
+
+
+def test_rois_are_the_contract_crop_of_the_animated_face():
+    """Closed mouth, no augmentation: the stored ROI is training/mouth_crop.py's crop of the
+    photo with CenterFace's box and landmarks (the run-time crop), within rounding."""
+    from PIL import Image
+
+    from training.mouth_crop import mouth_crop
+
+    photo = np.asarray(Image.open(F.FACES_DIR / "astronaut.png").convert("RGB"))
+    lms = F.load_landmarks()
+    for face in F.load_faces("test")[:3]:
+        if not face.face_id.startswith("astronaut"):
+            from training.synth.common import inpaint_red_boxes
+
+            photo = inpaint_red_boxes(np.asarray(Image.open(F.FACES_DIR / "solvay_1927_29faces.png").convert("RGB")))
+        e = lms[face.face_id]
+        ref = mouth_crop(photo, e["bbox"], e["landmarks"])
+        got = F.render_mouth_rois(face, np.zeros(2), np.random.default_rng(0), augment=False)
+        assert got.shape == (2, 48, 48)
+        assert np.max(np.abs(got[0] / 255.0 - ref)) <= 0.5 / 255 + 1e-6, face.face_id
+
+
+def test_landmarks_cover_every_face():
+    lms = F.load_landmarks()
+    split = F.load_split()
+    ids = [f["id"] for f in split["training"]["solvay_1927_29faces.png"]]
+    ids += [f["id"] for faces in split["held_out"].values() for f in faces]
+    assert set(ids) == set(lms)
+    for fid in ids:
+        x0, y0, x1, y1 = lms[fid]["bbox"]
+        lm = np.asarray(lms[fid]["landmarks"])
+        assert lm.shape == (5, 2)
+        assert np.all((lm[:, 0] > x0) & (lm[:, 0] < x1) & (lm[:, 1] > y0) & (lm[:, 1] < y1)), fid
+        assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]  # left before right (image left)
+        assert lm[3, 1] > lm[2, 1] > lm[0, 1]  # mouth below nose below eyes
+
+
+def test_landmarks_json_reproduces_for_the_astronaut():
+    ort = pytest.importorskip("onnxruntime")
+    from training.synth import landmarks as L
+
+    if not L.MODEL.is_file():
+        pytest.skip("models/centerface.onnx missing")
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(L.MODEL), so, providers=["CPUExecutionProvider"])
+    dets = L.detect(sess, L.photo_rgb("astronaut.png"), 1)
+    want = F.load_landmarks()["astronaut-0"]
+    assert len(dets) == 1
+    np.testing.assert_allclose(dets[0]["bbox"], want["bbox"], atol=0.01)
+    np.testing.assert_allclose(dets[0]["landmarks"], want["landmarks"], atol=0.01)
+
+
+def test_decode_mirrors_rust_unit_case():
+    """The same synthetic heads as src/vision/decode.rs one_peak_decodes_to_box_and_landmarks."""
+    from training.synth import landmarks as L
+
+    w = h = 4
+    hm = np.zeros((1, 1, h, w), np.float32)
+    hm[0, 0, 1, 1], hm[0, 0, 1, 2] = 0.9, 0.8
+    scale = np.zeros((1, 2, h, w), np.float32)
+    scale[0, 0, 1, 1] = np.log(2.0)
+    off = np.zeros((1, 2, h, w), np.float32)
+    lms = np.zeros((1, 10, h, w), np.float32)
+    lms[0, 0, 1, 1], lms[0, 1, 1, 1] = 0.5, 0.25
+    d = L.decode(hm, scale, off, lms)
+    assert len(d) == 1
+    np.testing.assert_allclose(d[0]["bbox"], [4.0, 2.0, 8.0, 10.0])
+    np.testing.assert_allclose(d[0]["landmarks"][0], [5.0, 6.0])
+
+
+def test_speaker_weights():
+    voices, faces = fake_voices(), F.load_faces("train")
+    cfg = S.SynthConfig(seed=5, clip_seconds=0.4, speaker_weights={"train": [0.0, 1.0, 0.0]})
+    for i in range(4):
+        assert S.make_scene(cfg, "train", i, voices, faces)["speaking"].sum() == 2
