@@ -7,7 +7,6 @@ mod common;
 use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
 use common::*;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Poll `/readyz` until it answers `want`; the time it took, or None after `limit`.
@@ -52,13 +51,7 @@ fn camera_restarts_are_survived() {
         ),
     )
     .unwrap();
-    let mut daemon = Command::new(avsepd())
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut daemon, log) = spawn_daemon(&config);
     let sdp = dir.path().join("cam-speaker-0.sdp");
     assert!(wait_for_file(&sdp, Duration::from_secs(20)));
     let rx = RtpReceiver::from_sdp(&sdp);
@@ -122,7 +115,9 @@ fn camera_restarts_are_survived() {
     assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
 
     // A clean stop.
-    let (status, _, stderr) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
+    let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(200)); // the drain thread reads the last lines
+    let stderr = log.lock().unwrap().clone();
     assert!(status.success(), "{status}\n{stderr}");
 }
 
@@ -161,14 +156,7 @@ fn camera_returns_with_another_format() {
         ),
     )
     .unwrap();
-    let mut daemon = Command::new(avsepd())
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = drain_stderr(&mut daemon);
+    let (mut daemon, log) = spawn_daemon(&config);
     let sdp = dir.path().join("cam-speaker-0.sdp");
     assert!(wait_for_file(&sdp, Duration::from_secs(20)));
     let rx = RtpReceiver::from_sdp(&sdp);

@@ -7,7 +7,6 @@ mod common;
 use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
 use common::*;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The JSON body of a GET, or null while the daemon is not listening yet.
@@ -83,13 +82,7 @@ fn sighup_changes_only_what_changed() {
         ),
     )
     .unwrap();
-    let mut daemon = Command::new(avsepd())
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut daemon, log) = spawn_daemon(&path);
     let running = |want: &[&str]| {
         let s = streams(api);
         want.iter()
@@ -148,7 +141,9 @@ fn sighup_changes_only_what_changed() {
     );
     assert!(running(&["a", "c"]), "{:?}", streams(api));
 
-    let (status, _, stderr) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
+    let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(200)); // the drain thread reads the last lines
+    let stderr = log.lock().unwrap().clone();
     assert!(status.success(), "{status}\n{stderr}");
     assert!(
         stderr.contains("not valid, keeping the running one"),

@@ -8,7 +8,6 @@ mod common;
 
 use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
 use common::*;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -42,14 +41,7 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
         ),
     )
     .unwrap();
-    let mut daemon = Command::new(avsepd())
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = drain_stderr(&mut daemon);
+    let (mut daemon, log) = spawn_daemon(&config);
 
     let audio_sdp = dir.path().join("door-speaker-0.sdp");
     let video_sdp = dir.path().join("door-overlay.sdp");

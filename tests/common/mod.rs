@@ -363,3 +363,16 @@ pub fn sse_kinds(addr: std::net::SocketAddr) -> Arc<Mutex<Vec<String>>> {
     });
     kinds
 }
+
+/// `avsepd --log-format json run --config CONFIG` as a child, its stderr collected on a thread.
+pub fn spawn_daemon(config: &Path) -> (std::process::Child, Arc<Mutex<String>>) {
+    let mut child = std::process::Command::new(avsepd())
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("avsepd starts");
+    let log = drain_stderr(&mut child);
+    (child, log)
+}
