@@ -76,15 +76,14 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
             break s;
         }
         if started.elapsed() > Duration::from_secs(90) {
-            // Leave it running for a post-mortem (gdb -p) when AVSEPD_TEST_KEEP is set.
-            if std::env::var_os("AVSEPD_TEST_KEEP").is_none() {
-                let _ = daemon.kill();
+            // Leave it running for a post-mortem (gdb -p) when AVSEPD_TEST_KEEP is set;
+            // otherwise the guard kills it.
+            let pid = daemon.id();
+            let text = log.lock().unwrap().clone();
+            if std::env::var_os("AVSEPD_TEST_KEEP").is_some() {
+                std::mem::forget(daemon);
             }
-            panic!(
-                "daemon {} did not exit at the end of the stream\n{}",
-                daemon.id(),
-                log.lock().unwrap()
-            );
+            panic!("daemon {pid} did not exit at the end of the stream\n{text}");
         }
         std::thread::sleep(Duration::from_millis(100));
     };

@@ -364,8 +364,34 @@ pub fn sse_kinds(addr: std::net::SocketAddr) -> Arc<Mutex<Vec<String>>> {
     kinds
 }
 
+/// A daemon started by a test; killed when the test ends, passed or failed, so a failing test
+/// never leaves a daemon running behind it.
+pub struct Daemon(pub std::process::Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// `avsepd --log-format json run --config CONFIG` as a child, its stderr collected on a thread.
-pub fn spawn_daemon(config: &Path) -> (std::process::Child, Arc<Mutex<String>>) {
+pub fn spawn_daemon(config: &Path) -> (Daemon, Arc<Mutex<String>>) {
     let mut child = std::process::Command::new(avsepd())
         .args(["--log-format", "json", "run", "--config"])
         .arg(config)
@@ -374,5 +400,5 @@ pub fn spawn_daemon(config: &Path) -> (std::process::Child, Arc<Mutex<String>>) 
         .spawn()
         .expect("avsepd starts");
     let log = drain_stderr(&mut child);
-    (child, log)
+    (Daemon(child), log)
 }
