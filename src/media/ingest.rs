@@ -434,12 +434,36 @@ fn link_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, bin: &gst::Bin) -> Resu
     Ok(())
 }
 
-fn running_time(sample: &gst::Sample, buffer: &gst::BufferRef, offset: u64) -> Option<u64> {
-    let pts = buffer.pts()?;
-    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
-    segment
-        .to_running_time(pts)
-        .map(|t| t.nseconds().saturating_add(offset))
+/// The next buffer of an appsink and its running time plus `offset` (ns); `None` for a buffer
+/// without a timestamp.
+fn pull_timed(
+    sink: &gst_app::AppSink,
+    offset: u64,
+) -> Result<Option<(gst::Buffer, u64)>, gst::FlowError> {
+    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+    let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
+    let running = buffer.pts().and_then(|pts| {
+        let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+        segment.to_running_time(pts)
+    });
+    Ok(running.map(|t| (buffer, t.nseconds().saturating_add(offset))))
+}
+
+/// Keep the first `keep_ns` of an F32 mono buffer (whole samples, no copy of the data); true
+/// when something was cut off, i.e. this is the last buffer before the duration limit.
+fn trim_audio(buffer: gst::Buffer, keep_ns: u64) -> Result<(gst::Buffer, bool), gst::FlowError> {
+    let ns_per_sample = crate::media::NS_PER_SEC / AUDIO_RATE as u64;
+    let keep = keep_ns.div_ceil(ns_per_sample);
+    let keep_bytes = usize::try_from(keep)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(4);
+    if keep_bytes >= buffer.size() {
+        return Ok((buffer, false));
+    }
+    let trimmed = buffer
+        .copy_region(gst::BufferCopyFlags::MEMORY, 0..keep_bytes)
+        .map_err(|_| gst::FlowError::Error)?;
+    Ok((trimmed, true))
 }
 
 /// A decoded-pad branch from its template: the caps every stage downstream relies on, and the
@@ -482,37 +506,21 @@ fn link_audio(
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
-                let Some(pts_ns) = running_time(&sample, &buffer, offset) else {
-                    return Ok(gst::FlowSuccess::Ok); // untimed audio cannot be aligned
+                // Untimed audio cannot be aligned: skipped.
+                let Some((buffer, pts_ns)) = pull_timed(sink, offset)? else {
+                    return Ok(gst::FlowSuccess::Ok);
                 };
                 // The first buffer of a session starts a new stretch of the timeline.
                 let discont = buffer.flags().contains(gst::BufferFlags::DISCONT)
                     || !first_seen.swap(true, Ordering::Relaxed);
                 // The duration limit: drop what lies past it, trim the buffer that straddles it.
-                let mut last = false;
-                let buffer = match cut.end_ns(pts_ns) {
+                let (buffer, last) = match cut.end_ns(pts_ns) {
                     Some(end) if pts_ns >= end => {
                         take(&slot);
                         return Err(gst::FlowError::Eos);
                     }
-                    Some(end) => {
-                        let ns_per_sample = 1_000_000_000 / AUDIO_RATE as u64;
-                        let keep = (end - pts_ns).div_ceil(ns_per_sample);
-                        let keep_bytes = usize::try_from(keep)
-                            .unwrap_or(usize::MAX)
-                            .saturating_mul(4);
-                        if keep_bytes < buffer.size() {
-                            last = true;
-                            buffer
-                                .copy_region(gst::BufferCopyFlags::MEMORY, 0..keep_bytes)
-                                .map_err(|_| gst::FlowError::Error)?
-                        } else {
-                            buffer
-                        }
-                    }
-                    None => buffer,
+                    Some(end) => trim_audio(buffer, end - pts_ns)?,
+                    None => (buffer, false),
                 };
                 let buffer = buffer
                     .into_mapped_buffer_readable()
@@ -567,9 +575,7 @@ fn link_video(
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
-                let Some(pts_ns) = running_time(&sample, &buffer, offset) else {
+                let Some((buffer, pts_ns)) = pull_timed(sink, offset)? else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 if cut.end_ns(pts_ns).is_some_and(|end| pts_ns >= end) {
