@@ -44,6 +44,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from training.synth.faces import envelope_openings  # noqa: E402
 from training.synth.common import (  # noqa: E402  (shared with the training data synthesis)
     bilinear,
     inpaint_red_boxes,
@@ -228,23 +229,10 @@ def build_sources(tmp: Path):
 
 
 def mouth_openings(src: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Per-video-frame mouth opening in [0, 1] from one speaker's own signal."""
+    """Per-video-frame mouth opening in [0, 1] from one speaker's own signal (the envelope rule
+    the training synthesis uses too: training/synth/faces.py)."""
     x = src.astype(np.float64) / 32768.0
-    half = int(ENV_WINDOW_S * SR / 2)
-    rms = np.zeros(N_FRAMES)
-    for f in range(N_FRAMES):
-        c = int(round((f / FPS + AV_LEAD_S) * SR))
-        a, b = max(c - half, 0), min(c + half, len(x))
-        rms[f] = np.sqrt(np.mean(x[a:b] ** 2)) if b > a else 0.0
-    ref = np.percentile(rms[rms > 1e-4], 90) if np.any(rms > 1e-4) else 1.0
-    floor = 0.08 * ref  # below this the mouth is shut
-    o = np.clip((rms - floor) / (ref - floor), 0.0, 1.0) ** 0.7
-    # light zero-lag smoothing (1-2-1) so the jaw does not flicker frame to frame
-    o = np.convolve(np.pad(o, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
-    jitter = 1.0 + 0.12 * smooth_noise(rng, N_FRAMES, 3)
-    o = np.clip(o * jitter, 0.0, 1.0)
-    o[rms < floor] = 0.0  # silence: closed, whatever the smoothing/jitter says
-    return o
+    return envelope_openings(x, N_FRAMES, SR, FPS, AV_LEAD_S, rng, window_s=ENV_WINDOW_S)
 
 
 # --------------------------------------------------------------------------- faces

@@ -25,15 +25,8 @@ fn wait_ready(api: SocketAddr, want: u16, limit: Duration) -> Option<Duration> {
 fn camera_restarts_are_survived() {
     init();
     let clip = repo().join("demo/demo.mp4");
-    let rtsp_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let api = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let rtsp_port = free_tcp_addr().port();
+    let api = free_tcp_addr();
     let mut server =
         Some(RtspFileServer::start(&clip, "cam", ServedAudio::L16, rtsp_port).unwrap());
     let url = server.as_ref().unwrap().url();
@@ -131,15 +124,8 @@ fn camera_returns_with_another_format() {
     };
     init();
     let clip = repo().join("demo/demo.mp4");
-    let rtsp_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let api = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let rtsp_port = free_tcp_addr().port();
+    let api = free_tcp_addr();
     let server = RtspFileServer::start(&clip, "cam", ServedAudio::L16, rtsp_port).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let base = free_udp_ports(102);

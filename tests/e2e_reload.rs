@@ -66,10 +66,7 @@ fn sighup_changes_only_what_changed() {
     let clip = repo().join("demo/demo.mp4");
     let cam_a = RtspFileServer::start(&clip, "a", ServedAudio::L16, 0).unwrap();
     let cam_b = RtspFileServer::start(&clip, "b", ServedAudio::L16, 0).unwrap();
-    let api = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let api = free_tcp_addr();
     let dir = tempfile::tempdir().unwrap();
     let base = free_udp_ports(400);
     let path = dir.path().join("avsepd.toml");

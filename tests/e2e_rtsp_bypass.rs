@@ -27,10 +27,7 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
     let dir = tempfile::tempdir().unwrap();
     let base = free_udp_ports(102);
     let config = dir.path().join("avsepd.toml");
-    let api = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let api = free_tcp_addr();
     std::fs::write(
         &config,
         format!(

@@ -195,7 +195,7 @@ fn status_line(fleet: &Fleet) -> String {
             let state = if fleet.ended(&s.spec.name) {
                 "ended"
             } else {
-                s.status().state.as_str()
+                s.state().as_str()
             };
             format!("{} {state}", s.spec.name)
         })

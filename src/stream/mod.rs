@@ -166,6 +166,11 @@ impl Stream {
         }
     }
 
+    /// The current state, without copying the status's strings (the supervisor asks every 100 ms).
+    pub fn state(&self) -> StreamState {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).state
+    }
+
     /// A copy of the current status.
     pub fn status(&self) -> StreamStatus {
         self.status
@@ -372,7 +377,7 @@ impl Stream {
             let now = progress();
             if now != last_progress.0 {
                 last_progress = (now, Instant::now());
-                if self.status().state != StreamState::Running {
+                if self.state() != StreamState::Running {
                     if self.counters.reconnects.load(Ordering::Relaxed) > 0 {
                         self.counters.recoveries.fetch_add(1, Ordering::Relaxed);
                     }

@@ -70,6 +70,20 @@ fn drain_appsink(
     (samples, frames)
 }
 
+/// Link decodebin's pads of one kind (`audio/`, `video/`) to `target` as they appear.
+fn link_decoded(dec: &gst::Element, kind: &'static str, target: &gst::Element) {
+    let target = target.downgrade();
+    dec.connect_pad_added(move |_, pad| {
+        let matches = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with(kind)))
+            == Some(true);
+        if let (true, Some(t)) = (matches, target.upgrade()) {
+            let _ = pad.link(&t.static_pad("sink").unwrap());
+        }
+    });
+}
+
 /// A file's audio as GStreamer decodes it to 16 kHz mono (audioconvert ! audioresample).
 pub fn decode_audio_16k(path: &Path) -> Vec<f32> {
     init();
@@ -90,16 +104,7 @@ pub fn decode_audio_16k(path: &Path) -> Vec<f32> {
         .unwrap();
     src.link(&dec).unwrap();
     gst::Element::link_many([&conv, &res, sink.upcast_ref()]).unwrap();
-    let conv_weak = conv.downgrade();
-    dec.connect_pad_added(move |_, pad| {
-        let is_audio = pad
-            .current_caps()
-            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("audio/")))
-            == Some(true);
-        if let (true, Some(conv)) = (is_audio, conv_weak.upgrade()) {
-            let _ = pad.link(&conv.static_pad("sink").unwrap());
-        }
-    });
+    link_decoded(&dec, "audio/", &conv);
     drain_appsink(&pipeline, &sink, Duration::from_secs(60)).0
 }
 
@@ -115,16 +120,7 @@ pub fn count_video_frames(path: &Path) -> usize {
     let sink = gst_app::AppSink::builder().sync(false).build();
     pipeline.add_many([&src, &dec, sink.upcast_ref()]).unwrap();
     src.link(&dec).unwrap();
-    let sink_weak = sink.downgrade();
-    dec.connect_pad_added(move |_, pad| {
-        let is_video = pad
-            .current_caps()
-            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
-            == Some(true);
-        if let (true, Some(sink)) = (is_video, sink_weak.upgrade()) {
-            let _ = pad.link(&sink.static_pad("sink").unwrap());
-        }
-    });
+    link_decoded(&dec, "video/", sink.upcast_ref());
     drain_appsink(&pipeline, &sink, Duration::from_secs(60)).1
 }
 
@@ -239,6 +235,14 @@ impl Drop for RtpReceiver {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A loopback address with a port that was free a moment ago (for the control API, a server).
+pub fn free_tcp_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// Wait until `path` exists (bounded).

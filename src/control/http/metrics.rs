@@ -185,7 +185,7 @@ pub fn metrics(streams: &[Arc<Stream>]) -> String {
     );
     for s in streams {
         let stream = label(&s.spec.name);
-        let now = s.status().state;
+        let now = s.state();
         for state in STATES {
             let on = u8::from(state == now);
             let state = state.as_str();
