@@ -13,14 +13,14 @@
 pub mod align;
 mod audio;
 pub mod draw;
+pub mod outputs;
 pub mod status;
 mod video;
 
 use crate::media::egress::RtpAudioCodec;
 use crate::media::ingest::{AUDIO_RATE, Ingest, IngestCounters, IngestEvent, IngestOptions};
 use crate::media::latency::{LatencyStats, LatencyTracker};
-use crate::media::sdp::{self, SdpPayload};
-use crate::model::Separator;
+use crate::media::sdp;
 use anyhow::{Context, Result};
 use audio::AudioThread;
 pub use status::{ReconnectPolicy, StreamEvent, StreamState, StreamStatus};
@@ -234,9 +234,8 @@ impl Stream {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating output directory `{}`", dir.display()))?;
         }
-        let separator = Separator::Bypass;
-        let slots = separator.active_slots();
-        report.sdp_files = write_sdp_files(spec, slots)?;
+        let separator = spec.separator();
+        report.sdp_files = write_sdp_files(spec)?;
 
         // Outputs and models first: a bad model or an unusable port fails before the camera is
         // contacted.
@@ -443,36 +442,15 @@ impl Stream {
     }
 }
 
-fn write_sdp_files(spec: &StreamSpec, slots: usize) -> Result<Vec<PathBuf>> {
+/// Write the SDP file of every RTP output (atomically, so a player never reads half of one).
+fn write_sdp_files(spec: &StreamSpec) -> Result<Vec<PathBuf>> {
     let Some(rtp) = &spec.rtp else {
         return Ok(Vec::new());
     };
     let mut files = Vec::new();
-    let payload = match rtp.codec {
-        RtpAudioCodec::Opus => SdpPayload::Opus,
-        RtpAudioCodec::L16 => SdpPayload::L16,
-    };
-    for k in 0..slots {
-        let path = rtp.sdp_dir.join(format!("{}-speaker-{k}.sdp", spec.name));
-        let port = rtp.base_port + 2 * k as u16;
-        let text = sdp::describe(
-            &format!("avsepd {} speaker {k}", spec.name),
-            &rtp.host,
-            port,
-            payload,
-        );
-        sdp::write_atomically(&path, &text)?;
-        files.push(path);
-    }
-    if rtp.overlay {
-        let path = rtp.sdp_dir.join(format!("{}-overlay.sdp", spec.name));
-        let text = sdp::describe(
-            &format!("avsepd {} overlay", spec.name),
-            &rtp.host,
-            rtp.overlay_port,
-            SdpPayload::H264,
-        );
-        sdp::write_atomically(&path, &text)?;
+    for output in spec.rtp_outputs() {
+        let path = rtp.sdp_dir.join(&output.file);
+        sdp::write_atomically(&path, &output.sdp())?;
         files.push(path);
     }
     Ok(files)

@@ -2,9 +2,7 @@
 //! never read from disk: a request can only name a file this module would generate).
 
 use super::Response;
-use crate::media::egress::RtpAudioCodec;
-use crate::media::sdp::{self, SdpPayload};
-use crate::model::Separator;
+use crate::media::sdp::SdpPayload;
 use crate::stream::{Stream, StreamState};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -68,54 +66,6 @@ pub(super) fn stream_json(s: &Stream) -> Value {
     })
 }
 
-/// One RTP output of a stream.
-struct Output {
-    kind: &'static str,
-    slot: Option<usize>,
-    host: String,
-    port: u16,
-    payload: SdpPayload,
-    file: String,
-    session: String,
-}
-
-/// The RTP outputs `Stream::run` opens for this spec (and announces in its SDP files).
-fn outputs(s: &Stream) -> Vec<Output> {
-    let spec = &s.spec;
-    let Some(rtp) = &spec.rtp else {
-        return Vec::new();
-    };
-    let payload = match rtp.codec {
-        RtpAudioCodec::Opus => SdpPayload::Opus,
-        RtpAudioCodec::L16 => SdpPayload::L16,
-    };
-    // The separator `Stream::run` uses; its slot count decides the speaker outputs.
-    let slots = Separator::Bypass.active_slots();
-    let mut list: Vec<Output> = (0..slots)
-        .map(|k| Output {
-            kind: "speaker",
-            slot: Some(k),
-            host: rtp.host.clone(),
-            port: rtp.base_port + 2 * k as u16,
-            payload,
-            file: format!("{}-speaker-{k}.sdp", spec.name),
-            session: format!("avsepd {} speaker {k}", spec.name),
-        })
-        .collect();
-    if rtp.overlay {
-        list.push(Output {
-            kind: "overlay",
-            slot: None,
-            host: rtp.host.clone(),
-            port: rtp.overlay_port,
-            payload: SdpPayload::H264,
-            file: format!("{}-overlay.sdp", spec.name),
-            session: format!("avsepd {} overlay", spec.name),
-        });
-    }
-    list
-}
-
 fn codec_name(payload: SdpPayload) -> &'static str {
     match payload {
         SdpPayload::Opus => "opus",
@@ -125,7 +75,9 @@ fn codec_name(payload: SdpPayload) -> &'static str {
 }
 
 pub(super) fn outputs_json(s: &Stream) -> Value {
-    let list: Vec<Value> = outputs(s)
+    let list: Vec<Value> = s
+        .spec
+        .rtp_outputs()
         .into_iter()
         .map(|o| {
             json!({
@@ -145,7 +97,7 @@ pub(super) fn outputs_json(s: &Stream) -> Value {
 pub(super) fn sdp_for(streams: &[Arc<Stream>], file: &str) -> Option<String> {
     streams
         .iter()
-        .flat_map(|s| outputs(s))
+        .flat_map(|s| s.spec.rtp_outputs())
         .find(|o| o.file == file)
-        .map(|o| sdp::describe(&o.session, &o.host, o.port, o.payload))
+        .map(|o| o.sdp())
 }

@@ -1,0 +1,70 @@
+//! The RTP outputs a stream opens, in one place: `Stream::run` writes their SDP files from this
+//! list and the control API lists and serves the same entries.
+
+use super::StreamSpec;
+use crate::media::egress::RtpAudioCodec;
+use crate::media::sdp::{self, SdpPayload};
+use crate::model::Separator;
+
+/// One RTP output of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RtpOutput {
+    /// `speaker` or `overlay`.
+    pub kind: &'static str,
+    pub slot: Option<usize>,
+    pub host: String,
+    pub port: u16,
+    pub payload: SdpPayload,
+    /// SDP file name (`NAME-speaker-k.sdp`, `NAME-overlay.sdp`).
+    pub file: String,
+    /// SDP session name.
+    pub session: String,
+}
+
+impl RtpOutput {
+    /// The SDP text announcing this output.
+    pub fn sdp(&self) -> String {
+        sdp::describe(&self.session, &self.host, self.port, self.payload)
+    }
+}
+
+impl StreamSpec {
+    /// The separator this stream runs (one place decides; the slot count follows from it).
+    pub fn separator(&self) -> Separator {
+        Separator::Bypass
+    }
+
+    /// The RTP outputs of this stream (none without RTP egress).
+    pub fn rtp_outputs(&self) -> Vec<RtpOutput> {
+        let Some(rtp) = &self.rtp else {
+            return Vec::new();
+        };
+        let payload = match rtp.codec {
+            RtpAudioCodec::Opus => SdpPayload::Opus,
+            RtpAudioCodec::L16 => SdpPayload::L16,
+        };
+        let mut list: Vec<RtpOutput> = (0..self.separator().active_slots())
+            .map(|k| RtpOutput {
+                kind: "speaker",
+                slot: Some(k),
+                host: rtp.host.clone(),
+                port: rtp.base_port + 2 * k as u16,
+                payload,
+                file: format!("{}-speaker-{k}.sdp", self.name),
+                session: format!("avsepd {} speaker {k}", self.name),
+            })
+            .collect();
+        if rtp.overlay {
+            list.push(RtpOutput {
+                kind: "overlay",
+                slot: None,
+                host: rtp.host.clone(),
+                port: rtp.overlay_port,
+                payload: SdpPayload::H264,
+                file: format!("{}-overlay.sdp", self.name),
+                session: format!("avsepd {} overlay", self.name),
+            });
+        }
+        list
+    }
+}
