@@ -26,7 +26,14 @@ SR = 16_000
 FPS = 25
 SAMPLES_PER_FRAME = SR // FPS
 MAX_FACES = 3
-SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "val_real": 3, "test_real": 4, "train_festival": 5}
+# TTS splits use espeak-ng voices (held-out variants for val/test); *_real splits use real recorded
+# voices. Both val splits use the validation faces, both test splits the held-out faces.
+TTS_SPLITS = ("train", "val", "test")
+
+
+def face_split(split: str) -> str:
+    return split.removesuffix("_real").removesuffix("_festival")
 
 
 @dataclass
@@ -43,6 +50,8 @@ class SynthConfig:
     av_lead_s: tuple[float, float] = (0.0, 0.12)
     speech_rms: float = 0.05
     n_voices: int = 60
+    n_heldout_voices: int = 24  # TTS voices of each of val and test
+    n_festival_voices: int = 40  # festival voices (split "train_festival", training only)
     utts_per_voice: int = 6
     scenes: dict = field(default_factory=lambda: {"train": 256, "val": 32, "test": 32})
     scenes_per_shard: int = 64
@@ -153,12 +162,20 @@ def espeak_version() -> str:
 
 
 def split_voices(cfg: SynthConfig, split: str, log=print) -> list:
-    if split == "train":
+    if split == "train_festival":
         t0 = time.time()
-        pool = SP.tts_pool(cfg.seed, cfg.n_voices, cfg.utts_per_voice,
-                           progress=lambda i, k: log(f"  tts voices {i}/{k}") if i % 10 == 0 or i == k else None)
+        pool = SP.festival_pool(cfg.seed + SPLIT_CODES[split], cfg.n_festival_voices, cfg.utts_per_voice,
+                                progress=lambda i, k: log(f"  festival voices {i}/{k}") if i % 10 == 0 or i == k else None)
+        log(f"  festival pool: {len(pool)} voices x {cfg.utts_per_voice} utterances in {time.time() - t0:.1f} s")
+        return [(f"festival-{i}", u) for i, u in enumerate(pool)]
+    if split in TTS_SPLITS:
+        t0 = time.time()
+        n_voices = cfg.n_voices if split == "train" else cfg.n_heldout_voices
+        pool = SP.tts_pool(cfg.seed + SPLIT_CODES[split], n_voices, cfg.utts_per_voice,
+                           progress=lambda i, k: log(f"  tts voices {i}/{k}") if i % 10 == 0 or i == k else None,
+                           variants=SP.VARIANTS_BY_SPLIT[split])
         log(f"  espeak-ng pool: {len(pool)} voices x {cfg.utts_per_voice} utterances in {time.time() - t0:.1f} s")
-        return [(f"tts-{i}", u) for i, u in enumerate(pool)]
+        return [(f"tts-{split}-{i}", u) for i, u in enumerate(pool)]
     voices = SP.real_voices(split)
     log(f"  real voices for {split}: {[v for v, _ in voices]}")
     if len(voices) < 1:
@@ -172,7 +189,7 @@ def synth_split(cfg: SynthConfig, split: str, out_dir: Path, log=print) -> dict:
     for old in out.glob("shard-*.npz"):
         old.unlink()
     voices = split_voices(cfg, split, log)
-    faces = F.load_faces(split)
+    faces = F.load_faces(face_split(split))
     n_total = int(cfg.scenes.get(split, 0))
     t0 = time.time()
     shards, batch = [], []

@@ -40,6 +40,12 @@ after under over between inside outside around along through across behind besid
 BASE_VOICES = ["en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]
 VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
             "klatt", "klatt2", "croak", "whisper"]
+# Disjoint variant sets per split: held-out voices are unseen variants, not just unseen pitches.
+VARIANTS_BY_SPLIT = {
+    "train": ["m1", "m2", "m4", "m5", "m7", "f1", "f3", "f5", "klatt", "croak", "whisper"],
+    "val": ["m6", "f4"],
+    "test": ["m3", "f2", "klatt2"],
+}
 
 
 def word_list() -> list[str]:
@@ -62,9 +68,10 @@ class VoiceSpec:
         return f"{self.voice}|s{self.speed}|p{self.pitch}"
 
 
-def random_voice(rng: np.random.Generator) -> VoiceSpec:
+def random_voice(rng: np.random.Generator, variants: list[str] | None = None) -> VoiceSpec:
+    variants = variants or VARIANTS
     base = BASE_VOICES[rng.integers(len(BASE_VOICES))]
-    var = VARIANTS[rng.integers(len(VARIANTS))]
+    var = variants[rng.integers(len(variants))]
     return VoiceSpec(f"{base}+{var}", int(rng.integers(130, 206)), int(rng.integers(20, 80)))
 
 
@@ -112,13 +119,14 @@ def espeak(text: str, voice: VoiceSpec, tmpdir: Path) -> np.ndarray:
 
 
 def tts_pool(seed: int, n_voices: int, utts_per_voice: int, words: list[str] | None = None,
-             progress=None) -> list[list[np.ndarray]]:
-    """pool[v][u]: utterance u of voice v (unit RMS). Deterministic for a seed and espeak version."""
+             progress=None, variants: list[str] | None = None) -> list[list[np.ndarray]]:
+    """pool[v][u]: utterance u of voice v (unit RMS). Deterministic for a seed and espeak version.
+    variants: the espeak-ng variants to draw voices from (default: all)."""
     rng = np.random.default_rng(seed)
     words = words if words is not None else word_list()
     voices, seen = [], set()
     while len(voices) < n_voices:
-        v = random_voice(rng)
+        v = random_voice(rng, variants)
         if v.key not in seen:
             seen.add(v.key)
             voices.append(v)
@@ -136,12 +144,77 @@ def tts_pool(seed: int, n_voices: int, utts_per_voice: int, words: list[str] | N
     return [p for p in pool if p]
 
 
+# festival (Debian festival + festvox-kallpc16k + festvox-us-slt-hts): two base voices, varied
+# by speaking rate (Duration_Stretch), the diphone voice's mean pitch, and a speed perturbation
+# (resampling: pitch and formants move together, as for a differently sized speaker). Used for
+# training volume only: with two base voices there is no festival voice left to hold out.
+FESTIVAL_VOICES = {"kal": "(voice_kal_diphone)", "slt": "(voice_cmu_us_slt_arctic_hts)"}
+
+
+@dataclass(frozen=True)
+class FestivalVoice:
+    base: str  # key of FESTIVAL_VOICES
+    stretch: float  # Duration_Stretch (> 1 is slower)
+    f0: int  # target mean pitch in Hz for the diphone voice (0: the voice's own)
+    speed: float  # speed perturbation factor
+
+    @property
+    def key(self) -> str:
+        return f"festival-{self.base}|d{self.stretch:.2f}|f{self.f0}|s{self.speed:.2f}"
+
+
+def random_festival_voice(rng: np.random.Generator) -> FestivalVoice:
+    base = sorted(FESTIVAL_VOICES)[rng.integers(len(FESTIVAL_VOICES))]
+    f0 = int(rng.integers(90, 200)) if base == "kal" else 0
+    return FestivalVoice(base, round(float(rng.uniform(0.85, 1.25)), 2), f0, round(float(rng.uniform(0.88, 1.12)), 2))
+
+
+def festival(text: str, voice: FestivalVoice, tmpdir: Path) -> np.ndarray:
+    """One utterance: festival's text2wave -> 16 kHz float64, speed-perturbed, trimmed, unit RMS.
+    The text goes through a file, never through the Scheme command line."""
+    txt, wav = tmpdir / "u.txt", tmpdir / "u.wav"
+    txt.write_text(text + "\n")
+    cmd = ["text2wave", "-eval", FESTIVAL_VOICES[voice.base],
+           "-eval", f"(Parameter.set 'Duration_Stretch {voice.stretch})"]
+    if voice.f0:
+        cmd += ["-eval", f"(set! int_lr_params '((target_f0_mean {voice.f0}) (target_f0_std {voice.f0 // 6}) "
+                         "(model_f0_mean 170) (model_f0_std 34)))"]
+    subprocess.run(cmd + [str(txt), "-o", str(wav)], check=True, capture_output=True)
+    x, sr = read_wav_any(wav)
+    pad = sr // 10
+    # playing sr samples per second as if there were sr * speed: resample from sr * speed to SR
+    y = resample_fft(np.concatenate([np.zeros(pad), x, np.zeros(pad)]), int(round(sr * voice.speed)), SR)
+    y = trim_and_fade(y)
+    return y / (np.sqrt(np.mean(y ** 2)) + 1e-12)
+
+
+def festival_pool(seed: int, n_voices: int, utts_per_voice: int, words: list[str] | None = None,
+                  progress=None) -> list[list[np.ndarray]]:
+    """pool[v][u] like `tts_pool`, from festival voices."""
+    rng = np.random.default_rng(seed)
+    words = words if words is not None else word_list()
+    voices, seen = [], set()
+    while len(voices) < n_voices:
+        v = random_festival_voice(rng)
+        if v.key not in seen:
+            seen.add(v.key)
+            voices.append(v)
+    pool = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, v in enumerate(voices):
+            utts = [festival(random_sentence(rng, words), v, Path(tmp)) for _ in range(utts_per_voice)]
+            pool.append([u for u in utts if len(u) > SR // 5])
+            if progress:
+                progress(i + 1, len(voices))
+    return [p for p in pool if p]
+
+
 # Real recorded voices: (path, sample rate for raw files, speaker id). Validation and test get
 # disjoint speakers. codec2 .raw files are 8 kHz s16le (band-limited to 4 kHz after resampling).
 CODEC2 = Path("/usr/share/codec2")
 ALSA = Path("/usr/share/sounds/alsa")
 REAL_VOICES = {
-    "val": [
+    "val_real": [
         ("alsa-female", [ALSA / f"{n}.wav" for n in ("Front_Center", "Front_Left", "Front_Right",
                                                       "Rear_Center", "Rear_Left", "Rear_Right",
                                                       "Side_Left", "Side_Right")]),
@@ -150,7 +223,7 @@ REAL_VOICES = {
         ("codec2-forig", [CODEC2 / "raw" / "forig.raw"]),
         ("codec2-cq_ref", [CODEC2 / "raw" / "cq_ref.raw"]),
     ],
-    "test": [
+    "test_real": [
         ("arctic-male", [SHARED_SPEECH / "arctic_a0007_male_16k.wav"]),
         ("codec2-speech_orig_16k", [CODEC2 / "raw" / "speech_orig_16k.wav"]),
         ("codec2-morig", [CODEC2 / "raw" / "morig.raw"]),
@@ -171,7 +244,7 @@ def _load_real(path: Path) -> np.ndarray:
 
 
 def real_voices(split: str) -> list[tuple[str, list[np.ndarray]]]:
-    """[(speaker id, [utterance segments at 16 kHz, unit RMS])] for "val" or "test"; missing
+    """[(speaker id, [utterance segments at 16 kHz, unit RMS])] for "val_real" or "test_real"; missing
     packages/files are skipped (the caller reports what it found)."""
     if split not in REAL_VOICES:
         raise ValueError(f"real voices exist only for val/test, not {split!r}")

@@ -113,6 +113,38 @@ def test_espeak_pool_deterministic():
         np.testing.assert_array_equal(x[0], y[0])
 
 
+def test_heldout_tts_voices_are_unseen_variants():
+    from training.synth import speech as SP
+
+    splits = SP.VARIANTS_BY_SPLIT
+    assert not set(splits["train"]) & (set(splits["val"]) | set(splits["test"]))
+    assert not set(splits["val"]) & set(splits["test"])
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        assert SP.random_voice(rng, splits["test"]).voice.split("+")[1] in splits["test"]
+
+
+@pytest.mark.skipif(shutil.which("text2wave") is None, reason="festival not installed")
+def test_festival_voices_speak_deterministically():
+    from training.synth import speech as SP
+
+    a = SP.festival_pool(3, 2, 1, words=["seven", "green", "apples", "today"])
+    b = SP.festival_pool(3, 2, 1, words=["seven", "green", "apples", "today"])
+    assert len(a) == 2
+    for x, y in zip(a, b):
+        assert len(x[0]) > SP.SR // 2  # at least half a second of speech
+        assert abs(np.sqrt(np.mean(x[0] ** 2)) - 1.0) < 1e-6
+        np.testing.assert_array_equal(x[0], y[0])
+
+
+def test_split_faces_and_codes():
+    from training.synth import scene as S
+
+    assert S.face_split("train_festival") == "train"
+    assert S.face_split("test_real") == "test" and S.face_split("val") == "val"
+    assert len(set(S.SPLIT_CODES.values())) == len(S.SPLIT_CODES)
+
+
 def test_rois_are_the_contract_crop_of_the_animated_face():
     """Closed mouth, no augmentation: the stored ROI is training/mouth_crop.py's crop of the
     photo with CenterFace's box and landmarks (the run-time crop), within rounding."""
