@@ -10,21 +10,31 @@ Per call (one 40 ms chunk = CHUNK_FRAMES STFT frames = one video frame):
              plus the new states.
 No look-ahead: the mask of a chunk is final when its last frame is in (lookahead_frames = 0).
 
-Architecture (all causal):
-  frame encoder  Linear(514 -> H) + ReLU, then a causal Conv1d over frames (kernel K; cache of the
-                 last K-1 encoded frames is state "conv");
-  visual encoder 3 strided 3x3 convs on [roi - 0.5, roi - previous roi] (previous ROI is state
-                 "prev_roi"; 48 -> 24 -> 12 -> 6) -> mean pool -> Linear(-> V); broadcast to the
-                 chunk's 4 frames;
-  fusion         GRU(H + V -> H) (state "gru" [B, 1, H]);
-  mask head      Linear(H -> 514), mask = MASK_BOUND * tanh(.).
+Architecture (v3; causal at chunk granularity: the recurrent part runs once per 40 ms chunk, the
+rate of the calls and of the video, so its state costs 4x less than a per-frame RNN and gradients
+cross 4x fewer steps; inside a chunk every frame's mask may use all 4 frames of that chunk, which
+is what the chunked call already delivers: lookahead_frames stays 0):
+  frame encoder  features [re, im, |.|] of the compressed mixture (771 per frame) -> Linear(-> E)
+                 -> LayerNorm -> ReLU;
+  chunk encoder  the chunk's 4 encoded frames concatenated -> Linear(-> H) -> LayerNorm -> ReLU;
+  visual encoder 4 strided 3x3 convs on [roi - 0.5, roi - previous roi] (previous ROI is state
+                 "prev_roi"; 48 -> 24 -> 12 -> 6 -> 3), flattened (the mouth's shape is spatial:
+                 no global pooling) -> Linear(-> V) -> tanh. A training-only head (`aux`, not exported)
+                 predicts the target's energy in the next chunk from V, so the encoder learns to
+                 read the mouth before the separator relies on it;
+  fusion         GRU(H + V -> H), `gru_layers` layers, one step per chunk (state "gru" [B, layers, H]);
+  frame decoder  Linear(H -> 4 x E) + tanh gives each frame of the chunk a vector, concatenated with
+                 that frame's encoding (skip) -> Linear(2E -> 514 x outputs), mask = 2 tanh(.).
+                 (tanh, not ReLU, where a layer is the only path from the GRU or the face: in the
+                 first v3 run every ReLU unit of that layer died within 800 steps, which cut the
+                 GRU and the face off and left a frame-by-frame mask through the skip.)
 The audio-only baseline ("audio") cannot know which voice a face has, so it separates blindly:
-the same frame encoder, conv and GRU (input H: no visual features), and a head with TWO complex
-masks (Linear(H -> 2 x 514)), trained with permutation-invariant training (best assignment of its
-2 outputs to the 2 voices). Its extra head roughly offsets the AV model's visual encoder and
-wider GRU input: parameter counts within 10 % of each other (tests/test_model.py).
+the same encoders and GRU (input H: no visual features), and a decoder with TWO complex masks,
+trained with permutation-invariant training (best assignment of its 2 outputs to the 2 voices).
+Its wider last layer roughly offsets the AV model's visual encoder and wider GRU input: parameter
+counts within 10 % of each other (tests/test_model.py).
 
-`forward_sequence` processes whole utterances in parallel layers (nn.GRU over all frames); the
+`forward_sequence` processes whole utterances in parallel layers (nn.GRU over all chunks); the
 streaming `forward` processes one chunk with explicit state; tests check they agree.
 """
 
@@ -41,24 +51,31 @@ MASK_BOUND = 2.0
 
 
 class Separator(nn.Module):
-    def __init__(self, kind: str = "av", hidden: int = 192, visual_dim: int = 64, conv_kernel: int = 3):
+    def __init__(self, kind: str = "av", hidden: int = 384, visual_dim: int = 64, frame_dim: int = 192,
+                 gru_layers: int = 2):
         super().__init__()
         if kind not in ("av", "audio"):
             raise ValueError(kind)
-        self.kind, self.hidden, self.visual_dim, self.k = kind, hidden, visual_dim, conv_kernel
-        self.enc = nn.Linear(2 * N_BINS, hidden)
-        self.conv = nn.Conv1d(hidden, hidden, conv_kernel)
+        self.kind, self.hidden, self.visual_dim, self.frame_dim = kind, hidden, visual_dim, frame_dim
+        self.layers = gru_layers
+        self.enc = nn.Linear(3 * N_BINS, frame_dim)
+        self.enc_norm = nn.LayerNorm(frame_dim)
+        self.chunk = nn.Linear(CHUNK_FRAMES * frame_dim, hidden)
+        self.chunk_norm = nn.LayerNorm(hidden)
         if kind == "av":
             self.vis = nn.Sequential(
                 nn.Conv2d(2, 16, 3, stride=2, padding=1), nn.ReLU(),
                 nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
                 nn.Conv2d(32, 48, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(48, 64, 3, stride=2, padding=1), nn.ReLU(),
             )
-            self.vis_fc = nn.Linear(48, visual_dim)
+            self.vis_fc = nn.Linear(64 * 3 * 3, visual_dim)
+            self.aux = nn.Linear(visual_dim, 1)  # training only: target energy of the next chunk
         self.n_out = 1 if kind == "av" else AUDIO_OUTPUTS
         self.gru_in = hidden + (visual_dim if kind == "av" else 0)
-        self.gru = nn.GRU(self.gru_in, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, self.n_out * 2 * N_BINS)
+        self.gru = nn.GRU(self.gru_in, hidden, num_layers=gru_layers, batch_first=True)
+        self.up = nn.Linear(hidden, CHUNK_FRAMES * frame_dim)
+        self.head = nn.Linear(2 * frame_dim, self.n_out * 2 * N_BINS)
         # start near the identity mask (real part 1, imaginary 0): the first estimates are the
         # mixture (SI-SDRi 0 dB) instead of random filtered noise
         with torch.no_grad():
@@ -69,7 +86,7 @@ class Separator(nn.Module):
 
     # ---------------------------------------------------------------- state
     def state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
-        s = {"conv": (batch, self.hidden, self.k - 1), "gru": (batch, 1, self.hidden)}
+        s = {"gru": (batch, self.layers, self.hidden)}
         if self.kind == "av":
             s["prev_roi"] = (batch, 1, ROI_SIZE, ROI_SIZE)
         return s
@@ -78,70 +95,68 @@ class Separator(nn.Module):
         return {k: torch.zeros(v) for k, v in self.state_shapes(batch).items()}
 
     # ---------------------------------------------------------------- pieces
-    def _frames_in(self, mix: torch.Tensor) -> torch.Tensor:
-        """[B, 2, T, F] -> encoded [B, H, T]."""
+    def _frames_in(self, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, 2, T, F] -> (encoded frames [B, T, E], encoded chunks [B, T / 4, H])."""
         B, _, T, _ = mix.shape
-        x = mix.permute(0, 2, 1, 3).reshape(B, T, 2 * N_BINS)
-        return torch.relu(self.enc(x)).transpose(1, 2)
+        mag = torch.sqrt(mix[:, 0] ** 2 + mix[:, 1] ** 2 + 1e-8)  # [B, T, F]
+        x = torch.cat([mix[:, 0], mix[:, 1], mag], dim=2)
+        e = torch.relu(self.enc_norm(self.enc(x)))
+        c = e.reshape(B, T // CHUNK_FRAMES, CHUNK_FRAMES * self.frame_dim)
+        return e, torch.relu(self.chunk_norm(self.chunk(c)))
 
     def _visual(self, roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """roi, prev [N, 1, 48, 48] -> [N, V]."""
         h = self.vis(torch.cat([roi - 0.5, roi - prev], dim=1))
-        return torch.relu(self.vis_fc(h.mean(dim=(2, 3))))
+        return torch.tanh(self.vis_fc(h.flatten(1)))
 
-    def _mask(self, h: torch.Tensor) -> torch.Tensor:
-        """GRU output [B, T, H] -> mask [B, 2, T, F] (AV) or [B, 2 outputs, 2, T, F] (audio)."""
-        B, T, _ = h.shape
-        m = MASK_BOUND * torch.tanh(self.head(h))
+    def _mask(self, h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """GRU output [B, n, H] and frame encodings [B, 4 n, E] -> mask [B, 2, T, F] (AV) or
+        [B, 2 outputs, 2, T, F] (audio)."""
+        B, n, _ = h.shape
+        u = torch.tanh(self.up(h)).reshape(B, n * CHUNK_FRAMES, self.frame_dim)
+        m = MASK_BOUND * torch.tanh(self.head(torch.cat([u, e], dim=2)))
+        T = n * CHUNK_FRAMES
         if self.kind == "av":
             return m.reshape(B, T, 2, N_BINS).permute(0, 2, 1, 3)
         return m.reshape(B, T, self.n_out, 2, N_BINS).permute(0, 2, 3, 1, 4)
 
-    def _vis_frames(self, v: torch.Tensor, B: int, T: int, device) -> torch.Tensor:
-        return v.repeat_interleave(CHUNK_FRAMES, dim=1)  # [B, chunks, V] -> [B, T, V]
-
     # ---------------------------------------------------------------- streaming call
     def forward(self, mix, *args):
-        """AV: forward(mix, roi, conv, gru, prev_roi); audio: forward(mix, conv, gru).
-        Returns (mask, conv', gru'[, prev_roi'])."""
+        """AV: forward(mix, roi, gru, prev_roi); audio: forward(mix, gru).
+        Returns (mask, gru'[, prev_roi'])."""
         if self.kind == "av":
-            roi, conv, gru, prev = args
+            roi, gru, prev = args
         else:
-            conv, gru = args
-        B, _, T, _ = mix.shape
-        e = self._frames_in(mix)  # [B, H, T]
-        ec = torch.cat([conv, e], dim=2)
-        c = torch.relu(self.conv(ec))  # [B, H, T]
-        new_conv = ec[:, :, ec.shape[2] - (self.k - 1):]
+            (gru,) = args
+        e, c = self._frames_in(mix)  # c [B, 1, H]
         if self.kind == "av":
-            v = self._visual(roi, prev)[:, None, :]  # [B, 1, V]
-            x = torch.cat([c.transpose(1, 2), v.expand(B, T, self.visual_dim)], dim=2)
-        else:
-            x = c.transpose(1, 2)
-        h, g = self.gru(x, gru.transpose(0, 1).contiguous())
-        mask = self._mask(h)
+            c = torch.cat([c, self._visual(roi, prev)[:, None, :]], dim=2)
+        h, g = self.gru(c, gru.transpose(0, 1).contiguous())
+        mask = self._mask(h, e)
         if self.kind == "av":
-            return mask, new_conv, g.transpose(0, 1), roi
-        return mask, new_conv, g.transpose(0, 1)
+            return mask, g.transpose(0, 1), roi
+        return mask, g.transpose(0, 1)
 
     # ---------------------------------------------------------------- whole utterance
-    def forward_sequence(self, mix: torch.Tensor, rois: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_sequence(self, mix: torch.Tensor, rois: torch.Tensor | None = None, with_aux: bool = False):
         """mix [B, 2, T, F] with T = 4 x chunks; rois [B, chunks, 1, 48, 48] -> mask [B, 2, T, F]
         (audio: rois None -> mask [B, 2 outputs, 2, T, F]).
-        Same result as calling `forward` chunk by chunk from the initial state."""
-        B, _, T, _ = mix.shape
-        e = self._frames_in(mix)
-        c = torch.relu(self.conv(nn.functional.pad(e, (self.k - 1, 0))))
+        Same result as calling `forward` chunk by chunk from the initial state.
+        with_aux (AV): also return the auxiliary energy prediction [B, chunks]."""
+        B = mix.shape[0]
+        e, c = self._frames_in(mix)
+        v = None
         if self.kind == "av":
             n = rois.shape[1]
             prev = torch.cat([torch.zeros_like(rois[:, :1]), rois[:, :-1]], dim=1)
             v = self._visual(rois.reshape(B * n, 1, ROI_SIZE, ROI_SIZE),
                              prev.reshape(B * n, 1, ROI_SIZE, ROI_SIZE)).reshape(B, n, -1)
-            x = torch.cat([c.transpose(1, 2), self._vis_frames(v, B, T, mix.device)], dim=2)
-        else:
-            x = c.transpose(1, 2)
-        h, _ = self.gru(x)
-        return self._mask(h)
+            c = torch.cat([c, v], dim=2)
+        h, _ = self.gru(c)
+        mask = self._mask(h, e)
+        if with_aux and v is not None:
+            return mask, self.aux(v)[..., 0]
+        return mask
 
 
 def count_params(model: nn.Module) -> int:
@@ -149,10 +164,13 @@ def count_params(model: nn.Module) -> int:
 
 
 def flops_per_second(model: Separator) -> float:
-    """Multiply-adds x 2 per second of audio (100 frames, 25 ROI frames), counted analytically."""
-    H, V, K = model.hidden, model.visual_dim, model.k
-    per_frame = 2 * N_BINS * H + H * H * K + 3 * H * (model.gru_in + H) + H * 2 * N_BINS * model.n_out
-    per_video = 0
+    """Multiply-adds x 2 per second of audio (100 frames, 25 chunks and ROI frames), counted
+    analytically (the training-only aux head excluded)."""
+    H, V, E, L = model.hidden, model.visual_dim, model.frame_dim, model.layers
+    per_frame = 3 * N_BINS * E + 2 * E * 2 * N_BINS * model.n_out
+    gru = 3 * H * (model.gru_in + H) + (L - 1) * 3 * H * (2 * H)
+    per_chunk = CHUNK_FRAMES * E * H + gru + H * CHUNK_FRAMES * E
     if model.kind == "av":
-        per_video = (16 * 2 * 9 * 24 * 24) + (32 * 16 * 9 * 12 * 12) + (48 * 32 * 9 * 6 * 6) + 48 * V
-    return 2.0 * (100 * per_frame + 25 * per_video)
+        per_chunk += ((16 * 2 * 9 * 24 * 24) + (32 * 16 * 9 * 12 * 12) + (48 * 32 * 9 * 6 * 6)
+                      + (64 * 48 * 9 * 3 * 3) + 64 * 9 * V)
+    return 2.0 * (100 * per_frame + 25 * per_chunk)

@@ -55,7 +55,8 @@ def to_2ch(s: torch.Tensor) -> torch.Tensor:
 
 def make_model(cfg: dict) -> Separator:
     m = cfg["model"]
-    return Separator(m.get("kind", "av"), m.get("hidden", 192), m.get("visual_dim", 64), m.get("conv_kernel", 3))
+    return Separator(m.get("kind", "av"), m.get("hidden", 384), m.get("visual_dim", 64), m.get("frame_dim", 192),
+                     m.get("gru_layers", 2))
 
 
 def _window_padded(dtype=torch.float32, device=None) -> torch.Tensor:
@@ -126,18 +127,42 @@ def _batch_tensors(data: dict, pairs: np.ndarray):
     return mix, tgt, rois, torch.from_numpy(data["speaking"][s, k])
 
 
-def forward_batch(model: Separator, mix: torch.Tensor, rois: torch.Tensor | None):
-    """Masked spectra: AV [B, T, F] complex, audio [B, 2, T, F]; and the mixture STFT [B, T, F]."""
+def forward_batch(model: Separator, mix: torch.Tensor, rois: torch.Tensor | None, with_aux: bool = False):
+    """Masked spectra: AV [B, T, F] complex, audio [B, 2, T, F]; and the mixture STFT [B, T, F]
+    (with_aux, AV: and the auxiliary energy prediction [B, chunks])."""
     X = stft_t(mix)
-    mask = model.forward_sequence(to_2ch(compress_t(X)), rois if model.kind == "av" else None)
     if model.kind == "av":
-        return torch.complex(mask[:, 0], mask[:, 1]) * X, X
+        out = model.forward_sequence(to_2ch(compress_t(X)), rois, with_aux=with_aux)
+        mask, aux = out if with_aux else (out, None)
+        est = torch.complex(mask[:, 0], mask[:, 1]) * X
+        return (est, X, aux) if with_aux else (est, X)
+    mask = model.forward_sequence(to_2ch(compress_t(X)), None)
     return torch.complex(mask[:, :, 0], mask[:, :, 1]) * X[:, None], X
+
+
+def chunk_energy_target(tgt: torch.Tensor, mix: torch.Tensor, chunk: int = 640) -> torch.Tensor:
+    """The auxiliary target: the target's energy in the NEXT 40 ms chunk (the mouth leads the
+    sound by 0-120 ms), in units of 10 dB relative to the mixture's mean power, floored at -40 dB:
+    [B, chunks]."""
+    B, n = tgt.shape
+    e = (tgt.reshape(B, n // chunk, chunk) ** 2).mean(-1)
+    ref = (mix ** 2).mean(-1, keepdim=True) + 1e-8
+    lv = torch.log10(e / ref + 1e-4)
+    return torch.cat([lv[:, 1:], lv[:, -1:]], dim=1)
 
 
 def estimates_time(est: torch.Tensor, n: int) -> torch.Tensor:
     """Masked spectra -> time signals aligned with the sources (PAD removed), [..., n]."""
     return istft_t(est, n + PAD)[..., PAD:]
+
+
+def final_part(x: torch.Tensor) -> torch.Tensor:
+    """The samples of a finite clip whose STFT frames are all in: all but the last PAD (352).
+    Those last samples are covered only by the tails of the last frames' windows, where the iSTFT
+    divides by a near-zero window envelope: for any mask but the identity they blow up (x650 five
+    samples before the end). A stream never outputs them before the next frames arrive, so the
+    loss and the evaluation score only the final part."""
+    return x[..., : x.shape[-1] - PAD]
 
 
 def loss_fn(est: torch.Tensor, tgt_spec: torch.Tensor) -> torch.Tensor:
@@ -147,9 +172,14 @@ def loss_fn(est: torch.Tensor, tgt_spec: torch.Tensor) -> torch.Tensor:
 
 
 def batch_loss(model: Separator, mix, tgt, rois, talking, loss: str = "sisdr",
-               silent_weight: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, per-example SI-SDR of talking targets [B] or [B] best-permutation mean, detached)."""
-    est, _ = forward_batch(model, mix, rois)
+               silent_weight: float = 0.3, aux_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, per-example SI-SDR of talking targets [B] or [B] best-permutation mean, detached).
+    aux_weight (AV): weight of the auxiliary visual loss (MSE of `chunk_energy_target`)."""
+    aux = None
+    if model.kind == "av" and aux_weight > 0:
+        est, _, aux = forward_batch(model, mix, rois, with_aux=True)
+    else:
+        est, _ = forward_batch(model, mix, rois)
     n = mix.shape[-1]
     if loss == "spec":
         if model.kind == "av":
@@ -162,21 +192,93 @@ def batch_loss(model: Separator, mix, tgt, rois, talking, loss: str = "sisdr",
         y = estimates_time(est, n).detach()
     else:
         y = estimates_time(est, n)
+    y, tgt_f, x = final_part(y), final_part(tgt), final_part(mix)
     if model.kind == "av":
-        sdr = si_sdr_t(y, tgt)
-        x = mix
+        sdr = si_sdr_t(y, tgt_f)
         sil = 10 * torch.log10((y ** 2).sum(-1) / ((x ** 2).sum(-1) + 1e-8) + 1e-3)
         tk = talking.float()
         if loss != "spec":
             l_ = ((-sdr * tk).sum() + silent_weight * (sil * (1 - tk)).sum()) / len(tk)
+        if aux is not None:
+            l_ = l_ + aux_weight * ((aux - chunk_energy_target(tgt, mix)) ** 2).mean()
         return l_, torch.where(talking, sdr, torch.full_like(sdr, float("nan"))).detach()
     # audio-only PIT over the two permutations
-    p0 = 0.5 * (si_sdr_t(y[:, 0], tgt[:, 0]) + si_sdr_t(y[:, 1], tgt[:, 1]))
-    p1 = 0.5 * (si_sdr_t(y[:, 1], tgt[:, 0]) + si_sdr_t(y[:, 0], tgt[:, 1]))
+    p0 = 0.5 * (si_sdr_t(y[:, 0], tgt_f[:, 0]) + si_sdr_t(y[:, 1], tgt_f[:, 1]))
+    p1 = 0.5 * (si_sdr_t(y[:, 1], tgt_f[:, 0]) + si_sdr_t(y[:, 0], tgt_f[:, 1]))
     best = torch.maximum(p0, p1)
     if loss != "spec":
         l_ = -best.mean()
     return l_, best.detach()
+
+
+class UnitPool:
+    """Dynamic mixing: every (scene, face slot) of the training scenes is a self-consistent unit
+    (that face's source and the mouth ROIs rendered from it; a silent face's source is zeros).
+    `batch` draws fresh mixtures of units from different voices, each circularly shifted by a
+    whole number of video frames (audio and ROIs together, so they stay in sync) and re-gained,
+    plus fresh coloured noise at a random SNR."""
+
+    def __init__(self, data: dict, synth: dict):
+        s, k = np.nonzero(data["present"])
+        self.sources, self.rois = data["sources"], data["rois"]
+        self.scene, self.slot = s, k
+        self.voice = data["voice_index"][s, k]
+        talk = data["speaking"][s, k]
+        self.talking, self.silent = np.nonzero(talk)[0], np.nonzero(~talk)[0]
+        self.snr_db = tuple(synth.get("snr_db", (-5.0, 20.0)))
+        self.gain_db = tuple(synth.get("speaker_gain_db", (-5.0, 5.0)))
+        self.n = self.sources.shape[-1]
+        self.T = self.rois.shape[2]
+        self.hop = self.n // self.T
+
+    def _unit(self, u: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        s, k = self.scene[u], self.slot[u]
+        shift = int(rng.integers(self.T))
+        a = np.roll(self.sources[s, k], shift * self.hop)
+        a = a * np.float32(10 ** (rng.uniform(*self.gain_db) / 20))
+        return a, np.roll(self.rois[s, k], shift, axis=0)
+
+    def _talkers(self, rng: np.random.Generator, count: int) -> list[int]:
+        chosen, voices = [], set()
+        while len(chosen) < count:
+            u = int(self.talking[rng.integers(len(self.talking))])
+            if self.voice[u] not in voices:
+                chosen.append(u)
+                voices.add(self.voice[u])
+        return chosen
+
+    def batch(self, rng: np.random.Generator, bs: int, kind: str, weights, p_silent: float,
+              max_talkers: int | None = None):
+        """Same tensors as `_batch_tensors`: AV (mix, tgt, rois, talking); audio (mix, tgt [B, 2, n],
+        None, talking [B, 2])."""
+        from .synth.scene import coloured_noise
+
+        w = np.asarray(weights, np.float64)[: (max_talkers or len(weights))].copy()
+        if kind == "audio":
+            w[:1] = 0.0  # the baseline needs two voices
+        w /= w.sum()
+        mix = np.zeros((bs, self.n), np.float32)
+        tgt = np.zeros((bs, self.n) if kind == "av" else (bs, 2, self.n), np.float32)
+        rois = np.zeros((bs, self.T, self.rois.shape[-2], self.rois.shape[-1]), np.float32)
+        talking = np.ones(bs if kind == "av" else (bs, 2), bool)
+        for b in range(bs):
+            n_talk = int(rng.choice(np.arange(1, len(w) + 1), p=w))
+            parts = [self._unit(u, rng) for u in self._talkers(rng, n_talk)]
+            speech = np.sum([p[0] for p in parts], axis=0)
+            snr = rng.uniform(*self.snr_db)
+            noise = coloured_noise(rng, self.n) * np.sqrt(np.mean(speech ** 2) / 10 ** (snr / 10))
+            mix[b] = speech + noise
+            if kind == "audio":
+                tgt[b] = np.stack([parts[0][0], parts[1][0]])
+            elif rng.random() < p_silent and len(self.silent):
+                _, r = self._unit(int(self.silent[rng.integers(len(self.silent))]), rng)
+                rois[b], talking[b] = r, False
+            else:
+                tgt[b], rois[b] = parts[0][0], parts[0][1]
+        if kind == "audio":
+            return torch.from_numpy(mix), torch.from_numpy(tgt), None, torch.from_numpy(talking)
+        return (torch.from_numpy(mix), torch.from_numpy(tgt), torch.from_numpy(rois / 255.0)[:, :, None],
+                torch.from_numpy(talking))
 
 
 def lr_at(step: int, t: dict) -> float:
@@ -201,11 +303,12 @@ def val_metrics(model: Separator, val: dict, vex: np.ndarray, loss: str, silent_
             l_, sdr = batch_loss(model, mix, tgt, rois, talking, loss, silent_weight)
             ls.append(float(l_) * len(ex))
             if model.kind == "av":
-                base = si_sdr_t(mix, tgt)
+                base = si_sdr_t(final_part(mix), final_part(tgt))
                 imp = (sdr - base)[talking]
                 two = torch.from_numpy(val["speaking"][ex[:, 0]].sum(1) == 2).to(device)[talking]
             else:
-                base = 0.5 * (si_sdr_t(mix, tgt[:, 0]) + si_sdr_t(mix, tgt[:, 1]))
+                m_f, t_f = final_part(mix), final_part(tgt)
+                base = 0.5 * (si_sdr_t(m_f, t_f[:, 0]) + si_sdr_t(m_f, t_f[:, 1]))
                 imp = sdr - base
                 two = torch.from_numpy(val["speaking"][ex[:, 0]].sum(1) == 2).to(device)
             imps += imp.tolist()
@@ -213,6 +316,23 @@ def val_metrics(model: Separator, val: dict, vex: np.ndarray, loss: str, silent_
     model.train()
     return {"loss": sum(ls) / len(vex), "si_sdri": float(np.mean(imps)) if imps else float("nan"),
             "si_sdri_2spk": float(np.mean(imps2)) if imps2 else float("nan")}
+
+
+def load_training_data(cfg: dict) -> dict:
+    """The training splits (`train.train_splits`, default ["train"]) as one data dict. Voice
+    indices are per split, so each split's are offset past the previous ones' (dynamic mixing
+    must never take two units of one voice as different talkers)."""
+    parts = [load_shards(data_dir(cfg) / s) for s in cfg["train"].get("train_splits", ["train"])]
+    out, offset = {}, 0
+    for p in parts:
+        v = p["voice_index"].copy()
+        v[v >= 0] += offset
+        offset = int(v.max()) + 1
+        p = dict(p, voice_index=v)
+        for k, a in p.items():
+            if k not in ("face_ids", "voice_ids"):
+                out.setdefault(k, []).append(a)
+    return {k: np.concatenate(a) for k, a in out.items()}
 
 
 def train(cfg: dict) -> dict:
@@ -229,7 +349,7 @@ def train(cfg: dict) -> dict:
         logf.write(msg + "\n")
         logf.flush()
 
-    data = load_shards(data_dir(cfg) / "train")
+    data = load_training_data(cfg)
     val = load_shards(data_dir(cfg) / "val")
     device = t.get("device", "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -238,6 +358,10 @@ def train(cfg: dict) -> dict:
     kind = model.kind
     loss = t.get("loss", "sisdr")
     silent_weight = float(t.get("silent_weight", 0.3))
+    aux_weight = float(t.get("aux_weight", 0.0))
+    units = UnitPool(data, cfg.get("synth", {})) if t.get("dynamic_mix", False) else None
+    mix_w = t.get("mix_talkers", [1.0, 3.0, 1.0])
+    p_silent = float(t.get("p_silent_target", 0.15))
     ex_all = examples(data, kind)
     ex_cur = examples(data, kind, max_talkers=2)
     vex = examples(val, kind)[: int(t.get("val_examples", 10 ** 9))]
@@ -260,7 +384,9 @@ def train(cfg: dict) -> dict:
     log(f"[train] {kind} model: {count_params(model)} params, "
         f"{flops_per_second(model) / 1e6:.0f} MFLOP per s of audio; {len(ex_all)} train examples "
         f"({len(ex_cur)} with <= 2 talkers, {len(data['mixture'])} scenes), {len(vex)} val examples; "
-        f"loss {loss}, lr {t.get('lr', 1e-3)}, batch {bs}, steps {steps}, curriculum {cur_steps}")
+        f"loss {loss}, lr {t.get('lr', 1e-3)}, batch {bs}, steps {steps}, curriculum {cur_steps}, "
+        f"dynamic mixing {'on: %d talking + %d silent units' % (len(units.talking), len(units.silent)) if units else 'off'}, "
+        f"aux weight {aux_weight}")
 
     def save(step: int, seconds: float) -> None:
         tmp = out / "ckpt.pt.tmp"
@@ -279,12 +405,17 @@ def train(cfg: dict) -> dict:
                      ("val_si_sdri", v["si_sdri"]), ("val_si_sdri_2spk", v["si_sdri_2spk"]), ("seconds", 0.0)):
             history[k].append(x)
     t0, run = time.time() - elapsed0, []
+    t_last = time.time()
     for step in range(start + 1, steps + 1):
         pool = ex_cur if step <= cur_steps and len(ex_cur) else ex_all
         for g in opt.param_groups:
             g["lr"] = lr_at(step - 1, t)
-        mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
-        l_, _ = batch_loss(model, mix, tgt, rois, talking, loss, silent_weight)
+        if units is not None:
+            mix, tgt, rois, talking = (None if v is None else v.to(device) for v in units.batch(
+                rng, bs, kind, mix_w, p_silent, max_talkers=2 if step <= cur_steps else None))
+        else:
+            mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
+        l_, _ = batch_loss(model, mix, tgt, rois, talking, loss, silent_weight, aux_weight)
         opt.zero_grad()
         l_.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(t.get("clip", 5.0)))
@@ -298,9 +429,11 @@ def train(cfg: dict) -> dict:
             for k, x in (("step", step), ("train_loss", tl), ("val_loss", v["loss"]),
                          ("val_si_sdri", v["si_sdri"]), ("val_si_sdri_2spk", v["si_sdri_2spk"]), ("seconds", el)):
                 history[k].append(x)
+            eta = (time.time() - t_last) / every * (steps - step)
+            t_last = time.time()
             log(f"[train] step {step}/{steps} lr {lr_at(step - 1, t):.2e} train_loss {tl:.4f} "
                 f"val_loss {v['loss']:.4f} val_si_sdri {v['si_sdri']:.2f} dB "
-                f"(2 talkers {v['si_sdri_2spk']:.2f} dB) ({el:.0f} s)")
+                f"(2 talkers {v['si_sdri_2spk']:.2f} dB) ({el:.0f} s, ~{eta / 60:.0f} min left)")
         if step % ckpt_every == 0 or step == steps:
             save(step, time.time() - t0)
     if start >= steps:

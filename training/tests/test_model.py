@@ -16,10 +16,10 @@ def _inputs(B=2, chunks=6, seed=0):
     return mix, rois
 
 
-@pytest.mark.parametrize("kind", ["av", "audio"])
-def test_streaming_equals_whole_utterance(kind):
+@pytest.mark.parametrize("kind,layers", [("av", 1), ("audio", 1), ("av", 2), ("audio", 2)])
+def test_streaming_equals_whole_utterance(kind, layers):
     torch.manual_seed(0)
-    m = Separator(kind).eval()
+    m = Separator(kind, gru_layers=layers).eval()
     mix, rois = _inputs()
     with torch.no_grad():
         full = m.forward_sequence(mix, rois if kind == "av" else None)
@@ -28,9 +28,9 @@ def test_streaming_equals_whole_utterance(kind):
         for c in range(rois.shape[1]):
             x = mix[:, :, c * CHUNK_FRAMES:(c + 1) * CHUNK_FRAMES]
             if kind == "av":
-                y, st["conv"], st["gru"], st["prev_roi"] = m(x, rois[:, c], st["conv"], st["gru"], st["prev_roi"])
+                y, st["gru"], st["prev_roi"] = m(x, rois[:, c], st["gru"], st["prev_roi"])
             else:
-                y, st["conv"], st["gru"] = m(x, st["conv"], st["gru"])
+                y, st["gru"] = m(x, st["gru"])
             outs.append(y)
     stream = torch.cat(outs, dim=-2)
     assert stream.shape == ((2, 2, 24, N_BINS) if kind == "av" else (2, 2, 2, 24, N_BINS))
@@ -68,21 +68,22 @@ def test_roi_is_the_contract_crop():
     assert Separator("av").state_shapes(2)["prev_roi"] == (2, 1, 48, 48)
 
 
-def test_budget():
-    av, au = Separator("av"), Separator("audio")
+@pytest.mark.parametrize("hidden,layers", [(192, 1), (384, 2)])
+def test_budget(hidden, layers):
+    av, au = Separator("av", hidden, gru_layers=layers), Separator("audio", hidden, gru_layers=layers)
     assert flops_per_second(av) <= 1e9 and flops_per_second(au) <= 1e9
     # "same size": the baseline differs only by the visual encoder (< 10 % of the parameters)
     assert abs(count_params(av) - count_params(au)) < 0.1 * count_params(av)
 
 
-@pytest.mark.parametrize("kind", ["av", "audio"])
-def test_onnx_export_parity(kind, tmp_path):
+@pytest.mark.parametrize("kind,layers", [("av", 1), ("audio", 1), ("av", 2), ("audio", 2)])
+def test_onnx_export_parity(kind, layers, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from training.export import PARITY_TOL, export_model, parity
 
     torch.manual_seed(0)
-    m = Separator(kind).eval()
+    m = Separator(kind, gru_layers=layers).eval()
     path = tmp_path / "m.onnx"
     export_model(m, {"name": "test"}, path)
     import onnx
@@ -93,3 +94,17 @@ def test_onnx_export_parity(kind, tmp_path):
         assert key in meta, key
     assert meta["chunk_frames"] == "4" and meta["n_fft"] == "512" and meta["roi_size"] == "48"
     assert parity(m, path) <= PARITY_TOL
+    # the numpy/ONNX Runtime streaming runner (what CI and `make eval` use) agrees with PyTorch on
+    # whole signals
+    from training.onnx_run import OnnxSeparator
+    from training.train import estimates_time, forward_batch
+
+    g = torch.Generator().manual_seed(3)
+    mix = torch.randn(2, 640 * 6, generator=g, dtype=torch.float64).float() * 0.1
+    rois = (torch.rand(2, 6, 48, 48, generator=g) * 255).round()
+    with torch.no_grad():
+        est, _ = forward_batch(m, mix, (rois / 255.0)[:, :, None] if kind == "av" else None)
+        ref = estimates_time(est, mix.shape[-1]).numpy()
+    got = OnnxSeparator(path).separate(mix.double().numpy(), rois.numpy().astype("uint8"))
+    assert got.shape == ref.shape
+    assert abs(got - ref).max() <= 1e-4 * max(1.0, abs(ref).max())

@@ -54,3 +54,73 @@ def test_av_loss_talking_and_silent():
     assert torch.isfinite(loss) and torch.isfinite(sdr[0]) and torch.isnan(sdr[1])
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+
+
+def _fake_scenes(n_scenes=4, n=3200, T_=5, seed=0):
+    """Scenes in the shard layout: 3 slots, slot 2 a silent face, distinct voices per slot."""
+    rng = np.random.default_rng(seed)
+    src = (rng.standard_normal((n_scenes, 3, n)) * 0.05).astype(np.float32)
+    src[:, 2] = 0.0
+    rois = rng.integers(0, 256, (n_scenes, 3, T_, 48, 48), dtype=np.uint8)
+    # frame f's ROI carries the frame index of its audio in a corner, so the test can check sync
+    for f in range(T_):
+        rois[:, :, f, 0, 0] = f
+        src[:, :2, f * (n // T_)] = 10.0 + f  # a marker sample at each frame start
+    present = np.ones((n_scenes, 3), bool)
+    speaking = np.array([[True, True, False]] * n_scenes)
+    voice = np.tile(np.array([0, 1, -1], np.int32), (n_scenes, 1)) + np.arange(n_scenes)[:, None] * 2
+    voice[:, 2] = -1
+    return {"sources": src, "rois": rois, "present": present, "speaking": speaking, "voice_index": voice}
+
+
+def test_dynamic_mixing_keeps_audio_and_mouth_in_sync():
+    data = _fake_scenes()
+    pool = T.UnitPool(data, {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]})
+    rng = np.random.default_rng(1)
+    mix, tgt, rois, talking = pool.batch(rng, 32, "av", [1.0, 0.0, 0.0], p_silent=0.0)
+    assert mix.shape == (32, 3200) and rois.shape == (32, 5, 1, 48, 48) and bool(talking.all())
+    for b in range(32):
+        # the frame whose ROI says "frame 0" is the frame whose audio starts with marker 10.0
+        f0 = int(np.nonzero(np.round(rois[b, :, 0, 0, 0].numpy() * 255) == 0)[0][0])
+        assert float(tgt[b, f0 * 640]) == pytest.approx(10.0, abs=1e-4)
+    # one talker, noise at 100 dB SNR: the mixture is the target
+    assert torch.allclose(mix, tgt, atol=1e-3)
+
+
+def test_dynamic_mixing_distinct_voices_and_silent_targets():
+    data = _fake_scenes(n_scenes=6)
+    pool = T.UnitPool(data, {"snr_db": [0.0, 0.0], "speaker_gain_db": [0.0, 0.0]})
+    rng = np.random.default_rng(2)
+    mix, tgt, rois, talking = pool.batch(rng, 64, "av", [0.0, 1.0, 0.0], p_silent=0.5)
+    silent = ~talking.numpy()
+    assert 16 < silent.sum() < 48
+    assert float(tgt[torch.from_numpy(silent)].abs().max()) == 0.0
+    # noise at 0 dB: the mixture's power is about twice its speech power (never equal: two voices)
+    mix_a, tgt_a, _, ok = pool.batch(rng, 8, "audio", [1.0, 1.0, 0.0], p_silent=0.0)
+    assert tgt_a.shape == (8, 2, 3200) and bool(ok.all())
+    assert not any(torch.equal(tgt_a[b, 0], tgt_a[b, 1]) for b in range(8))
+
+
+def test_aux_target_follows_the_next_chunk():
+    tgt = torch.zeros(1, 640 * 4)
+    tgt[0, 640 * 2: 640 * 3] = 1.0  # only chunk 2 is loud
+    mix = tgt + 0.01
+    e = T.chunk_energy_target(tgt, mix)
+    assert e.shape == (1, 4)
+    assert int(e[0].argmax()) == 1  # the mouth of chunk 1 announces the sound of chunk 2
+    assert float(e[0, 0]) == pytest.approx(-4.0, abs=0.01)
+
+
+def test_training_splits_merge_with_distinct_voices(tmp_path, monkeypatch):
+    for split, n in (("train", 4), ("train_festival", 6)):
+        d = _fake_scenes(n_scenes=n)
+        (tmp_path / split).mkdir()
+        np.savez(tmp_path / split / "shard-00000.npz", mixture=d["sources"].sum(1), **d,
+                 face_ids=np.array(["f"]), voice_ids=np.array(["v"]))
+    monkeypatch.setattr(T, "data_dir", lambda cfg: tmp_path)
+    data = T.load_training_data({"train": {"train_splits": ["train", "train_festival"]}})
+    assert data["sources"].shape[0] == 10
+    v = data["voice_index"]
+    assert (v[:, 2] == -1).all()  # silent faces keep "no voice"
+    first, second = set(v[:4, :2].ravel()), set(v[4:, :2].ravel())
+    assert first and second and not first & second
