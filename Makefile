@@ -8,14 +8,17 @@ PY := $(CURDIR)/.cache/venv/bin/python
 PREFIX ?= /usr/local
 # Training (training/requirements-train.txt, its own venv: torch is large). CONFIG picks the run.
 TRAIN_PY ?= $(CURDIR)/.cache/venv-train/bin/python
-CONFIG ?= training/configs/tiny.toml
+CONFIG ?= training/configs/cpu.toml
 # KIND=audio trains/exports/evaluates the audio-only PIT baseline of CONFIG (runs/<name>-audio).
 KIND ?=
 SPLIT ?= val
+# The shipped separator and its audio-only baseline (models/MODELS.md).
+SEPARATOR ?= models/separator.onnx
+BASELINE ?= models/separator-audio.onnx
 KIND_ARG = $(if $(KIND),--kind $(KIND))
 
 .PHONY: setup build demo test test-rust test-python lint bench demo-clip signal-fixture vision-fixture \
-	faces-model clean setup-train synth train export eval test-training install install-files install-check
+	faces-model clean setup-train synth train export eval eval-run bench-separator test-training install install-files install-check
 
 setup:
 	@bash scripts/setup.sh
@@ -44,6 +47,7 @@ bench: build
 	$(CARGO) bench --locked --bench dsp
 	$(CARGO) bench --locked --bench vision
 	./target/release/avsepd bench --duration 10
+	$(MAKE) --no-print-directory bench-separator
 
 # Regenerate the bundled demo clip and its ground truth (deterministic).
 demo-clip: setup
@@ -74,10 +78,27 @@ train: setup-train
 	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training train --config $(CONFIG) $(KIND_ARG)
 
 export: setup-train
-	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training export --config $(CONFIG) $(KIND_ARG)
+	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training export --config $(CONFIG) $(KIND_ARG) $(if $(OUT),--out $(OUT))
 
-eval: setup-train
-	OMP_NUM_THREADS=1 $(TRAIN_PY) -m training evaluate --config $(CONFIG) --split $(SPLIT) $(KIND_ARG)
+# Reproduce the MODELS.md results table from the COMMITTED models, through ONNX Runtime (CI venv,
+# no PyTorch): synthesize the held-out test scenes (deterministic, ~2 min), evaluate the AV model
+# and the audio-only baseline on TTS and real voices, print the table, redraw the SNR plot.
+eval: setup
+	@test -f training/data/cpu/test/manifest.json -a -f training/data/cpu/test_real/manifest.json || \
+		$(PY) -m training synth --config training/configs/cpu.toml --splits test,test_real
+	for m in $(SEPARATOR) $(BASELINE); do for s in test test_real; do \
+		OMP_NUM_THREADS=1 $(PY) -m training evaluate --config training/configs/cpu.toml --split $$s --model $$m \
+			> /dev/null || exit 1; done; done
+	$(PY) -m training report
+
+# Evaluate a run's own export on one split (training venv not needed either).
+eval-run: setup
+	OMP_NUM_THREADS=1 $(PY) -m training evaluate --config $(CONFIG) --split $(SPLIT) --model $(MODEL)
+
+# ONNX Runtime speed of the shipped separator, one thread: ms per call at batch 1 and 4, RTF.
+bench-separator: setup
+	$(PY) -m training bench --model $(SEPARATOR)
+	$(PY) -m training bench --model $(BASELINE)
 
 # All training tests, torch ones included (they are skipped under test-python's CI venv).
 test-training: setup-train

@@ -14,7 +14,7 @@ def cmd_synth(cfg: dict, args) -> int:
 
     sc = synth_config(cfg)
     out = data_dir(cfg)
-    splits = args.splits.split(",") if args.splits else ["train", "val", "test"]
+    splits = args.splits.split(",") if args.splits else list(cfg["synth"].get("scenes", {"train": 0}))
     t0 = time.time()
     infos = {}
     for split in splits:
@@ -35,23 +35,45 @@ def cmd_train(cfg: dict, args) -> int:
 def cmd_export(cfg: dict, args) -> int:
     from .export import export
 
-    export(cfg)
+    export(cfg, args.out)
     return 0
 
 
 def cmd_evaluate(cfg: dict, args) -> int:
     from .evaluate import evaluate
+    from .onnx_run import ModelError
 
-    print(json.dumps(evaluate(cfg, split=args.split), indent=1))
+    try:
+        print(json.dumps(evaluate(cfg, split=args.split, model_path=args.model), indent=1))
+    except (ModelError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_report(cfg: dict, args) -> int:
+    from .report import report
+
+    print(report())
+    return 0
+
+
+def cmd_bench(cfg: dict, args) -> int:
+    from .bench import bench
+
+    bench(args.model)
     return 0
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
-    p.add_argument("command", choices=["synth", "train", "export", "evaluate"])
-    p.add_argument("--config", required=True)
-    p.add_argument("--splits", help="synth: comma-separated subset of train,val,test")
-    p.add_argument("--split", default="val", help="evaluate: val or test")
+    p.add_argument("command", choices=["synth", "train", "export", "evaluate", "report", "bench"])
+    p.add_argument("--config", default="training/configs/cpu.toml")
+    p.add_argument("--splits", help="synth: comma-separated subset of the config's splits (default: all of synth.scenes)")
+    p.add_argument("--split", default="val", help="evaluate: val, test (held-out TTS voices), val_real or test_real (real voices)")
+    p.add_argument("--model", default="models/separator.onnx",
+                   help="evaluate/bench: the exported ONNX model (default: the shipped one)")
+    p.add_argument("--out", help="export: where to write the ONNX file (default: the run directory)")
     p.add_argument("--kind", choices=["av", "audio"],
                    help="train/export/evaluate: override model.kind; the run goes to "
                         "training/runs/<name>-<kind> (same data)")
@@ -62,8 +84,8 @@ def main(argv=None) -> int:
     if args.kind and args.kind != cfg["model"].get("kind", "av"):
         cfg["model"]["kind"] = args.kind
         cfg["run_name"] = f"{cfg['name']}-{args.kind}"
-    return {"synth": cmd_synth, "train": cmd_train, "export": cmd_export,
-            "evaluate": cmd_evaluate}[args.command](cfg, args)
+    return {"synth": cmd_synth, "train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate,
+            "report": cmd_report, "bench": cmd_bench}[args.command](cfg, args)
 
 
 if __name__ == "__main__":

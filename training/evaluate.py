@@ -1,35 +1,40 @@
-"""Evaluation on synthesized val/test scenes: `python -m training evaluate --config ... --split test
-[--kind audio]`.
+"""Evaluation of an exported separator on synthesized scenes, through ONNX Runtime, streamed chunk
+by chunk as the daemon runs it: `python -m training evaluate --config ... --split test
+--model models/separator.onnx` (no PyTorch needed).
 
-AV model: per talking face slot, SI-SDR, SI-SDRi, SDRi (training/metrics.py, zero-mean SI-SDR) of
-the model's estimate for that face (run through `forward_sequence`, which the tests show equals
-the streaming call) against that face's source; face->voice assignment accuracy per scene with
->= 2 talkers (metrics.assignment_accuracy); for visible-but-silent faces the output-to-mixture
-energy ratio in dB (lower is better).
-
+Definitions (training/metrics.py; signals are the whole clip after the STFT priming is removed):
+  SI-SDR(y, s) = 10 log10(|a s|^2 / |a s - y|^2), a = <y, s> / |s|^2, after removing the means;
+  SI-SDRi = SI-SDR(estimate, source) - SI-SDR(mixture, source);
+  SDR(y, s) = 10 log10(|s|^2 / |s - y|^2) (no scale invariance), SDRi likewise.
+AV model: one estimate per visible face, scored against that face's own source; face->voice
+assignment accuracy per scene with >= 2 talkers (metrics.assignment_accuracy: the estimate of a
+face must be closer, by SI-SDR, to its own voice than to any other talking voice); for
+visible-but-silent faces the output-to-mixture energy ratio in dB (lower is better).
 Audio-only baseline (2 outputs, no face input): each talking source is scored against the output
-that the BEST assignment of outputs to sources gives it (an oracle permutation, which the
-daemon could not know: the baseline's figures are an upper bound for it). In 3-talker scenes the
-third voice gets no output and is scored with the mixture itself (SI-SDRi 0 dB). Assignment
-accuracy is not defined for it (chance is 1/2).
-
-Results are broken down by the number of talkers in the scene (2, 3; 1 = speech + noise only).
-The first PAD samples (STFT priming) are removed before scoring.
+that the BEST assignment of outputs to sources gives it (an oracle permutation, which the daemon
+could not know: the baseline's figures are an upper bound for it). In 3-talker scenes the third
+voice gets no output and is scored with the mixture itself (SI-SDRi 0 dB).
+Scores cover the final part of each clip: all but its last 352 samples (training/train.py
+`final_part`: a stream never outputs those before the next frames arrive).
+Results are broken down by the number of talkers (1 = speech + noise only) and, for the SNR plot,
+by the scene's speech-to-noise ratio.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import metrics as M
-from . import signal as S
-from .config import data_dir, run_dir
+from .config import ROOT, data_dir
+from .onnx_run import PAD, OnnxSeparator
 from .synth.scene import load_shards
-from .train import PAD, forward_batch, load_model
+
+EVAL_DIR = ROOT / "models" / "eval"
+SNR_BINS = [(-5, 0), (0, 5), (5, 10), (10, 15), (15, 20)]
 
 
 def _scores(y, src, x) -> tuple[float, float, float]:
@@ -37,60 +42,71 @@ def _scores(y, src, x) -> tuple[float, float, float]:
             float(M.sdri(y, src, x)))
 
 
-def evaluate(cfg: dict, split: str = "val") -> dict:
-    torch.set_num_threads(1)
-    model = load_model(cfg)
+def _snr_bin(snr: float) -> str:
+    for lo, hi in SNR_BINS:
+        if lo <= snr < hi or (hi == SNR_BINS[-1][1] and snr == hi):
+            return f"{lo}..{hi}"
+    return "other"
+
+
+def evaluate(cfg: dict, split: str, model_path: str | Path, out_dir: Path = EVAL_DIR, threads: int = 1) -> dict:
+    model = OnnxSeparator(model_path, threads=threads)
     data = load_shards(data_dir(cfg) / split)
-    n = data["mixture"].shape[1]
+    mixtures = data["mixture"].astype(np.float64)
     groups: dict[str, dict[str, list]] = {}
 
     def add(group: str, key: str, v: float) -> None:
         for g in (group, "all"):
             groups.setdefault(g, {}).setdefault(key, []).append(v)
 
-    for s in range(len(data["mixture"])):
+    snr_curve: dict[str, list[float]] = {}
+    n_final = mixtures.shape[1] - PAD
+    if model.kind == "av":
+        rows = np.argwhere(data["present"])  # (scene, slot)
+        ests_rows = model.separate(mixtures[rows[:, 0]], data["rois"][rows[:, 0], rows[:, 1]])
+        ests = np.zeros(data["sources"].shape, np.float64)
+        ests[rows[:, 0], rows[:, 1]] = ests_rows
+        ests = ests[..., :n_final]
+    else:
+        outs = model.separate(mixtures)[..., :n_final]
+    mixtures, sources = mixtures[:, :n_final], data["sources"][..., :n_final]
+    for s in range(len(mixtures)):
         talking = data["speaking"][s]
-        slots = np.nonzero(data["present"][s])[0]
-        x = data["mixture"][s].astype(np.float64)
+        x = mixtures[s]
         g = f"{int(talking.sum())}spk"
         add(g, "scenes", 1.0)
         if model.kind == "av":
-            mix = torch.from_numpy(np.repeat(data["mixture"][s][None], len(slots), 0))
-            rois = torch.from_numpy(data["rois"][s, slots].astype(np.float32) / 255.0)[:, :, None]
-            with torch.no_grad():
-                est, _ = forward_batch(model, mix, rois)
-            ests = np.zeros(data["sources"][s].shape, dtype=np.float64)
-            for j, k in enumerate(slots):
-                ests[k] = S.istft(est[j].numpy(), length=n + PAD)[PAD:]
-            for k in slots:
+            scored = []
+            for k in np.nonzero(data["present"][s])[0]:
                 if talking[k]:
-                    for key, v in zip(("si_sdr", "si_sdri", "sdri"), _scores(ests[k], data["sources"][s, k], x)):
-                        add(g, key, v)
+                    scored.append(_scores(ests[s, k], sources[s, k], x))
                 else:
-                    add(g, "silent_db", float(10 * np.log10((np.sum(ests[k] ** 2) + 1e-12) / (np.sum(x ** 2) + 1e-12))))
+                    add(g, "silent_db", float(10 * np.log10((np.sum(ests[s, k] ** 2) + 1e-12) / (np.sum(x ** 2) + 1e-12))))
             if talking.sum() >= 2:
-                add(g, "assign", M.assignment_accuracy(ests, data["sources"][s], talking))
+                add(g, "assign", M.assignment_accuracy(ests[s], sources[s], talking))
         else:
-            with torch.no_grad():
-                est, _ = forward_batch(model, torch.from_numpy(data["mixture"][s][None]), None)
-            outs = [S.istft(est[0, o].numpy(), length=n + PAD)[PAD:] for o in range(est.shape[1])]
-            srcs = [data["sources"][s, k] for k in np.nonzero(talking)[0]]
+            srcs = [sources[s, k] for k in np.nonzero(talking)[0]]
             best, best_sum = None, -np.inf
-            for perm in itertools.permutations(range(max(len(outs), len(srcs))), len(srcs)):
-                sc = [(_scores(outs[o], src, x) if o < len(outs) else _scores(x, src, x))
+            for perm in itertools.permutations(range(max(outs.shape[1], len(srcs))), len(srcs)):
+                sc = [(_scores(outs[s, o], src, x) if o < outs.shape[1] else _scores(x, src, x))
                       for o, src in zip(perm, srcs)]
                 tot = sum(c[0] for c in sc)
                 if tot > best_sum:
                     best, best_sum = sc, tot
-            for sc in best:
-                for key, v in zip(("si_sdr", "si_sdri", "sdri"), sc):
-                    add(g, key, v)
-    summary = {"split": split, "scenes": int(len(data["mixture"])), "model_kind": model.kind,
-               "run": run_dir(cfg).name, "by_talkers": {}}
+            scored = best
+        for sc in scored:
+            for key, v in zip(("si_sdr", "si_sdri", "sdri"), sc):
+                add(g, key, v)
+            if talking.sum() == 2:
+                snr_curve.setdefault(_snr_bin(float(data["snr_db"][s])), []).append(sc[1])
+    summary = {"split": split, "scenes": int(len(mixtures)), "model": str(Path(model_path)),
+               "model_kind": model.kind, "config": cfg["name"], "by_talkers": {},
+               "si_sdri_2spk_by_snr": {b: {"mean": float(np.mean(v)), "n": len(v)}
+                                       for b, v in sorted(snr_curve.items(), key=lambda kv: float(kv[0].split("..")[0]))}}
     for grp in sorted(groups):
         d = {k: (float(np.mean(v)) if k != "scenes" else int(len(v))) for k, v in groups[grp].items()}
         d["talking_slots"] = len(groups[grp].get("si_sdr", []))
         summary["by_talkers"][grp] = d
-    out = run_dir(cfg) / f"eval-{split}.json"
-    out.write_text(json.dumps(summary, indent=1))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{Path(model_path).stem}-{split}.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary

@@ -1,6 +1,6 @@
 """ONNX export of the streaming call: `python -m training export --config ...`.
 
-Graph inputs: mix [B,2,4,257], (roi [B,1,48,48]), state_conv, state_gru, (state_prev_roi);
+Graph inputs: mix [B,2,4,257], (roi [B,1,48,48]), state_gru, (state_prev_roi);
 outputs: mask [B,2,4,257] (audio-only baseline: [B,2,2,4,257], two outputs) and the new states
 (same names with "_out"). metadata "mask_outputs" = 1 (AV) or 2 (audio-only). Batch is dynamic, every
 other axis fixed. metadata_props carry the signal constants that the daemon checks at load time.
@@ -9,21 +9,23 @@ Then checks ONNX Runtime against PyTorch over several chained chunks (max abs di
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import signal as S
 from .config import run_dir
-from .model import CHUNK_FRAMES, N_BINS, ROI_SIZE
+from .model import CHUNK_FRAMES, N_BINS, ROI_SIZE, count_params, flops_per_second
 from .train import load_model
 
 PARITY_TOL = 1e-4
 
 
 def io_names(kind: str) -> tuple[list[str], list[str], list[str], list[str]]:
-    states = ["state_conv", "state_gru"] + (["state_prev_roi"] if kind == "av" else [])
+    states = ["state_gru"] + (["state_prev_roi"] if kind == "av" else [])
     inputs = ["mix"] + (["roi"] if kind == "av" else []) + states
     outputs = ["mask"] + [s + "_out" for s in states]
     return inputs, outputs, states, [s + "_out" for s in states]
@@ -38,6 +40,8 @@ def metadata(model, cfg: dict) -> dict[str, str]:
         "state_inputs": ",".join(states), "state_outputs": ",".join(states_out),
         "inputs": ",".join(inputs), "outputs": ",".join(outputs),
         "model_kind": model.kind, "config_name": cfg["name"], "mask_outputs": str(model.n_out),
+        "parameters": str(count_params(model)), "flops_per_second": str(int(flops_per_second(model))),
+        "hidden": str(model.hidden), "gru_layers": str(model.layers),
     }
 
 
@@ -48,7 +52,7 @@ def example_inputs(model, batch: int = 2, seed: int = 0) -> list[torch.Tensor]:
     xs = [mix]
     if model.kind == "av":
         xs.append(torch.rand(batch, 1, ROI_SIZE, ROI_SIZE, generator=g))
-    return xs + [st["conv"], st["gru"]] + ([st["prev_roi"]] if model.kind == "av" else [])
+    return xs + [st["gru"]] + ([st["prev_roi"]] if model.kind == "av" else [])
 
 
 def export_model(model, cfg: dict, path, opset: int = 17) -> None:
@@ -100,13 +104,16 @@ def parity(model, path, batch: int = 3, chunks: int = 5) -> float:
     return worst
 
 
-def export(cfg: dict) -> dict:
+def export(cfg: dict, out=None) -> dict:
+    """Export the run's model.pt to `out` (default training/runs/<run>/separator-<run>.onnx)."""
     torch.set_num_threads(1)
     model = load_model(cfg)
-    out = run_dir(cfg) / f"separator-{cfg['name']}.onnx"
+    out = Path(out) if out else run_dir(cfg) / f"separator-{run_dir(cfg).name}.onnx"
     export_model(model, cfg, out, int(cfg["export"].get("opset", 17)))
     diff = parity(model, out)
-    info = {"onnx": str(out), "parity_max_abs_diff": diff, "ok": diff <= PARITY_TOL}
+    info = {"onnx": str(out), "bytes": out.stat().st_size,
+            "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "parity_max_abs_diff": diff,
+            "ok": diff <= PARITY_TOL}
     print(json.dumps(info), flush=True)
     if diff > PARITY_TOL:
         raise SystemExit(f"ONNX parity {diff:.2e} > {PARITY_TOL}")

@@ -1,0 +1,114 @@
+//! The shipped separator through ONNX Runtime from Rust, as the daemon will call it: one streaming
+//! call per 40 ms chunk on one intra-op thread, the state outputs fed back as the next call's
+//! state inputs. Prints ms per call at batch 1 and 4 (faces) and the real-time factor per face,
+//! RTF = ms per call / batch / 40 ms (the budget: RTF <= 0.05), then criterion timings.
+//!
+//! Run: `cargo bench --bench separator` (needs `make setup` for ONNX Runtime).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ort::session::{Session, builder::GraphOptimizationLevel};
+use ort::value::TensorRef;
+use std::path::Path;
+use std::time::Instant;
+
+const BINS: usize = 257;
+const CHUNK: usize = 4;
+const ROI: usize = 48;
+const CHUNK_MS: f64 = 40.0;
+
+/// One face batch's inputs and states, kept between calls like the daemon's per-track state.
+struct Streams {
+    batch: usize,
+    mix: Vec<f32>,
+    roi: Vec<f32>,
+    gru: Vec<f32>,
+    gru_shape: Vec<usize>,
+    prev_roi: Vec<f32>,
+}
+
+impl Streams {
+    fn new(session: &Session, batch: usize) -> Self {
+        let gru_dims: Vec<usize> = session
+            .inputs()
+            .iter()
+            .find(|i| i.name() == "state_gru")
+            .and_then(|i| i.dtype().tensor_shape().map(|s| s.to_vec()))
+            .expect("state_gru input")
+            .iter()
+            .skip(1)
+            .map(|&d| d as usize)
+            .collect();
+        let mut gru_shape = vec![batch];
+        gru_shape.extend(&gru_dims);
+        let mut s = 12345u32;
+        let mut noise = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (s >> 8) as f32 / (1u32 << 24) as f32
+                })
+                .collect()
+        };
+        Streams {
+            batch,
+            mix: noise(batch * 2 * CHUNK * BINS),
+            roi: noise(batch * ROI * ROI),
+            gru: vec![0.0; gru_shape.iter().product()],
+            gru_shape,
+            prev_roi: vec![0.0; batch * ROI * ROI],
+        }
+    }
+
+    fn call(&mut self, session: &mut Session) {
+        let b = self.batch;
+        let outputs = session
+            .run(ort::inputs![
+                "mix" => TensorRef::from_array_view(([b, 2, CHUNK, BINS], &self.mix[..])).unwrap(),
+                "roi" => TensorRef::from_array_view(([b, 1, ROI, ROI], &self.roi[..])).unwrap(),
+                "state_gru" => TensorRef::from_array_view((self.gru_shape.clone(), &self.gru[..])).unwrap(),
+                "state_prev_roi" => TensorRef::from_array_view(([b, 1, ROI, ROI], &self.prev_roi[..])).unwrap(),
+            ])
+            .expect("separator call");
+        let (_, mask) = outputs["mask"].try_extract_tensor::<f32>().unwrap();
+        assert_eq!(mask.len(), b * 2 * CHUNK * BINS);
+        let (_, g) = outputs["state_gru_out"].try_extract_tensor::<f32>().unwrap();
+        self.gru.copy_from_slice(g);
+        let (_, p) = outputs["state_prev_roi_out"].try_extract_tensor::<f32>().unwrap();
+        self.prev_roi.copy_from_slice(p);
+    }
+}
+
+fn separator(c: &mut Criterion) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/separator.onnx");
+    let env = avsepd::model::runtime::environment(None).expect("ONNX Runtime");
+    let mut session = Session::builder(env)
+        .unwrap()
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .unwrap()
+        .with_intra_threads(1)
+        .unwrap()
+        .commit_from_file(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for batch in [1usize, 4] {
+        let mut s = Streams::new(&session, batch);
+        for _ in 0..20 {
+            s.call(&mut session);
+        }
+        let n = 500;
+        let t0 = Instant::now();
+        for _ in 0..n {
+            s.call(&mut session);
+        }
+        let ms = t0.elapsed().as_secs_f64() * 1000.0 / n as f64;
+        println!(
+            "separator batch {batch}: {ms:.3} ms/call, RTF per face {:.4} (1 thread)",
+            ms / batch as f64 / CHUNK_MS
+        );
+        c.bench_function(&format!("separator_call_batch{batch}"), |bench| {
+            bench.iter(|| s.call(&mut session))
+        });
+    }
+}
+
+criterion_group!(benches, separator);
+criterion_main!(benches);
