@@ -71,9 +71,13 @@ impl Streams {
             .expect("separator call");
         let (_, mask) = outputs["mask"].try_extract_tensor::<f32>().unwrap();
         assert_eq!(mask.len(), b * 2 * CHUNK * BINS);
-        let (_, g) = outputs["state_gru_out"].try_extract_tensor::<f32>().unwrap();
+        let (_, g) = outputs["state_gru_out"]
+            .try_extract_tensor::<f32>()
+            .unwrap();
         self.gru.copy_from_slice(g);
-        let (_, p) = outputs["state_prev_roi_out"].try_extract_tensor::<f32>().unwrap();
+        let (_, p) = outputs["state_prev_roi_out"]
+            .try_extract_tensor::<f32>()
+            .unwrap();
         self.prev_roi.copy_from_slice(p);
     }
 }
