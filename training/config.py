@@ -20,7 +20,8 @@ def load(path: str | Path) -> dict:
 
 
 def data_dir(cfg: dict) -> Path:
-    return ROOT / "training" / "data" / cfg["name"]
+    """training/data/<data_name or name>: a config may reuse another config's synthesized data."""
+    return ROOT / "training" / "data" / cfg.get("data_name", cfg["name"])
 
 
 def run_dir(cfg: dict) -> Path:

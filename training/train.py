@@ -397,6 +397,14 @@ def train(cfg: dict) -> dict:
         torch.save({"model": model.state_dict(), "config": cfg, "step": step}, out / "model.pt")
         (out / "history.json").write_text(json.dumps(history, indent=1))
 
+    if start == 0 and t.get("init_from"):
+        # continue from another run's weights (fresh optimiser and schedule): long runs that
+        # span sessions start from the shipped run instead of from scratch
+        # (`--kind audio` runs start from the named run's audio-only twin, <init_from>-audio)
+        src_name = t["init_from"] + (f"-{kind}" if cfg.get("run_name") else "")
+        src = run_dir({"name": src_name}) / "model.pt"
+        model.load_state_dict(torch.load(src, map_location=device, weights_only=False)["model"])
+        log(f"[train] weights initialised from {src}")
     if start == 0:
         v = val_metrics(model, val, vex, loss, silent_weight, device=device)
         log(f"[train] step 0 val_loss {v['loss']:.4f} val_si_sdri {v['si_sdri']:.2f} dB "
