@@ -42,10 +42,12 @@ test-rust:
 test-python:
 	$(PY) -m pytest -q training/tests
 
-# criterion DSP bench, then the end-to-end latency / real-time factor / memory bench.
+# criterion DSP, vision and separator benches, the end-to-end latency / real-time factor / memory
+# bench, then the separator through Python onnxruntime.
 bench: build
 	$(CARGO) bench --locked --bench dsp
 	$(CARGO) bench --locked --bench vision
+	$(CARGO) bench --locked --bench separator
 	./target/release/avsepd bench --duration 10
 	$(MAKE) --no-print-directory bench-separator
 
