@@ -112,36 +112,45 @@ def espeak(text: str, voice: VoiceSpec, tmpdir: Path) -> np.ndarray:
     subprocess.run(["espeak-ng", "-v", voice.voice, "-s", str(voice.speed), "-p", str(voice.pitch),
                     "-w", str(wav), text], check=True, capture_output=True)
     x, sr = read_wav_any(wav)
+    return to_unit_utterance(x, sr)
+
+
+def to_unit_utterance(x: np.ndarray, sr: int, speed: float = 1.0) -> np.ndarray:
+    """A synthesizer's output at `sr` -> 16 kHz float64, trimmed, faded, unit RMS. speed != 1
+    resamples as if the recording had sr * speed samples per second (a speed perturbation)."""
     pad = sr // 10
-    y = resample_fft(np.concatenate([np.zeros(pad), x, np.zeros(pad)]), sr, SR)
+    y = resample_fft(np.concatenate([np.zeros(pad), x, np.zeros(pad)]), int(round(sr * speed)), SR)
     y = trim_and_fade(y)
     return y / (np.sqrt(np.mean(y ** 2)) + 1e-12)
 
 
-def tts_pool(seed: int, n_voices: int, utts_per_voice: int, words: list[str] | None = None,
-             progress=None, variants: list[str] | None = None) -> list[list[np.ndarray]]:
-    """pool[v][u]: utterance u of voice v (unit RMS). Deterministic for a seed and espeak version.
-    variants: the espeak-ng variants to draw voices from (default: all)."""
+def _pool(seed: int, n_voices: int, utts_per_voice: int, words, progress, draw_voice, speak):
+    """pool[v][u] for voices drawn by draw_voice(rng) (distinct keys), each utterance spoken by
+    speak(text, voice, tmpdir); utterances under 0.2 s and voices left without any are dropped."""
     rng = np.random.default_rng(seed)
     words = words if words is not None else word_list()
     voices, seen = [], set()
     while len(voices) < n_voices:
-        v = random_voice(rng, variants)
+        v = draw_voice(rng)
         if v.key not in seen:
             seen.add(v.key)
             voices.append(v)
     pool = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, v in enumerate(voices):
-            utts = []
-            for _ in range(utts_per_voice):
-                y = espeak(random_sentence(rng, words), v, Path(tmp))
-                if len(y) > SR // 5:
-                    utts.append(y)
-            pool.append(utts)
+            utts = [speak(random_sentence(rng, words), v, Path(tmp)) for _ in range(utts_per_voice)]
+            pool.append([u for u in utts if len(u) > SR // 5])
             if progress:
                 progress(i + 1, len(voices))
     return [p for p in pool if p]
+
+
+def tts_pool(seed: int, n_voices: int, utts_per_voice: int, words: list[str] | None = None,
+             progress=None, variants: list[str] | None = None) -> list[list[np.ndarray]]:
+    """pool[v][u]: utterance u of voice v (unit RMS). Deterministic for a seed and espeak version.
+    variants: the espeak-ng variants to draw voices from (default: all)."""
+    return _pool(seed, n_voices, utts_per_voice, words, progress,
+                 lambda rng: random_voice(rng, variants), espeak)
 
 
 # festival (Debian festival + festvox-kallpc16k + festvox-us-slt-hts): two base voices, varied
@@ -181,33 +190,13 @@ def festival(text: str, voice: FestivalVoice, tmpdir: Path) -> np.ndarray:
                          "(model_f0_mean 170) (model_f0_std 34)))"]
     subprocess.run(cmd + [str(txt), "-o", str(wav)], check=True, capture_output=True)
     x, sr = read_wav_any(wav)
-    pad = sr // 10
-    # playing sr samples per second as if there were sr * speed: resample from sr * speed to SR
-    y = resample_fft(np.concatenate([np.zeros(pad), x, np.zeros(pad)]), int(round(sr * voice.speed)), SR)
-    y = trim_and_fade(y)
-    return y / (np.sqrt(np.mean(y ** 2)) + 1e-12)
+    return to_unit_utterance(x, sr, voice.speed)
 
 
 def festival_pool(seed: int, n_voices: int, utts_per_voice: int, words: list[str] | None = None,
                   progress=None) -> list[list[np.ndarray]]:
     """pool[v][u] like `tts_pool`, from festival voices."""
-    rng = np.random.default_rng(seed)
-    words = words if words is not None else word_list()
-    voices, seen = [], set()
-    while len(voices) < n_voices:
-        v = random_festival_voice(rng)
-        if v.key not in seen:
-            seen.add(v.key)
-            voices.append(v)
-    pool = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, v in enumerate(voices):
-            utts = [festival(random_sentence(rng, words), v, Path(tmp)) for _ in range(utts_per_voice)]
-            pool.append([u for u in utts if len(u) > SR // 5])
-            if progress:
-                progress(i + 1, len(voices))
-    return [p for p in pool if p]
-
+    return _pool(seed, n_voices, utts_per_voice, words, progress, random_festival_voice, festival)
 
 # Real recorded voices: (path, sample rate for raw files, speaker id). Validation and test get
 # disjoint speakers. codec2 .raw files are 8 kHz s16le (band-limited to 4 kHz after resampling).
