@@ -50,8 +50,19 @@ def _snr_bin(snr: float) -> str:
 
 
 def evaluate(cfg: dict, split: str, model_path: str | Path, out_dir: Path = EVAL_DIR, threads: int = 1) -> dict:
+    """Score a model on one synthesized split; writes models/eval/<model>-<split>.json."""
     model = OnnxSeparator(model_path, threads=threads)
     data = load_shards(data_dir(cfg) / split)
+    summary = {"split": split, "scenes": int(len(data["mixture"])), "model": str(Path(model_path)),
+               "model_kind": model.kind, "config": cfg["name"], **score(model, data)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{Path(model_path).stem}-{split}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def score(model: OnnxSeparator, data: dict) -> dict:
+    """Scores of scenes in the shard layout (mixture, sources, rois, present, speaking, snr_db):
+    {"by_talkers": {"2spk": {...}, "3spk": {...}, "all": {...}}, "si_sdri_2spk_by_snr": {...}}."""
     mixtures = data["mixture"].astype(np.float64)
     groups: dict[str, dict[str, list]] = {}
 
@@ -99,14 +110,11 @@ def evaluate(cfg: dict, split: str, model_path: str | Path, out_dir: Path = EVAL
                 add(g, key, v)
             if talking.sum() == 2:
                 snr_curve.setdefault(_snr_bin(float(data["snr_db"][s])), []).append(sc[1])
-    summary = {"split": split, "scenes": int(len(mixtures)), "model": str(Path(model_path)),
-               "model_kind": model.kind, "config": cfg["name"], "by_talkers": {},
-               "si_sdri_2spk_by_snr": {b: {"mean": float(np.mean(v)), "n": len(v)}
-                                       for b, v in sorted(snr_curve.items(), key=lambda kv: float(kv[0].split("..")[0]))}}
+    out = {"by_talkers": {},
+           "si_sdri_2spk_by_snr": {b: {"mean": float(np.mean(v)), "n": len(v)}
+                                   for b, v in sorted(snr_curve.items(), key=lambda kv: float(kv[0].split("..")[0]))}}
     for grp in sorted(groups):
         d = {k: (float(np.mean(v)) if k != "scenes" else int(len(v))) for k, v in groups[grp].items()}
         d["talking_slots"] = len(groups[grp].get("si_sdr", []))
-        summary["by_talkers"][grp] = d
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{Path(model_path).stem}-{split}.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return summary
+        out["by_talkers"][grp] = d
+    return out
