@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import signal as S
 from .config import run_dir
 from .model import CHUNK_FRAMES, N_BINS, ROI_SIZE, count_params, flops_per_second
+from .onnx_run import EXPECTED_META
 from .train import load_model
 
 PARITY_TOL = 1e-4
@@ -34,9 +34,7 @@ def io_names(kind: str) -> tuple[list[str], list[str], list[str], list[str]]:
 def metadata(model, cfg: dict) -> dict[str, str]:
     inputs, outputs, states, states_out = io_names(model.kind)
     return {
-        "sample_rate": str(S.SAMPLE_RATE), "n_fft": str(S.N_FFT), "win_length": str(S.WIN_LENGTH),
-        "hop_length": str(S.HOP_LENGTH), "chunk_frames": str(CHUNK_FRAMES), "lookahead_frames": "0",
-        "compress_exponent": str(S.COMPRESS_EXPONENT), "roi_size": str(ROI_SIZE),
+        **EXPECTED_META,
         "state_inputs": ",".join(states), "state_outputs": ",".join(states_out),
         "inputs": ",".join(inputs), "outputs": ",".join(outputs),
         "model_kind": model.kind, "config_name": cfg["name"], "mask_outputs": str(model.n_out),

@@ -43,9 +43,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-N_BINS = 257
-CHUNK_FRAMES = 4
-ROI_SIZE = 48  # docs/SIGNAL.md "Mouth crop" (= training/mouth_crop.py ROI_SIZE)
+from .mouth_crop import ROI_SIZE  # docs/SIGNAL.md "Mouth crop"
+from .signal import CHUNK_FRAMES, N_BINS
+
 AUDIO_OUTPUTS = 2
 MASK_BOUND = 2.0
 

@@ -15,16 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from . import signal as S
+from .mouth_crop import ROI_SIZE
+from .signal import CHUNK_FRAMES
 
-PAD = S.N_FFT - S.HOP_LENGTH  # 352
-CHUNK_FRAMES = 4
+PAD = S.STREAM_PAD  # 352
 CHUNK_SAMPLES = CHUNK_FRAMES * S.HOP_LENGTH  # 640
 
-# metadata the exporter writes and the signal contract fixes
+# metadata the signal and call contracts fix: the exporter writes them, loading checks them
 EXPECTED_META = {
     "sample_rate": str(S.SAMPLE_RATE), "n_fft": str(S.N_FFT), "win_length": str(S.WIN_LENGTH),
     "hop_length": str(S.HOP_LENGTH), "chunk_frames": str(CHUNK_FRAMES), "lookahead_frames": "0",
-    "compress_exponent": str(S.COMPRESS_EXPONENT), "roi_size": "48",
+    "compress_exponent": str(S.COMPRESS_EXPONENT), "roi_size": str(ROI_SIZE),
 }
 
 

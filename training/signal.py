@@ -24,6 +24,11 @@ COMPRESS_EXPONENT = 0.3
 WINDOW_OFFSET = (N_FFT - WIN_LENGTH) // 2
 # iSTFT: samples whose overlap-added squared window is not above this are set to 0.
 ENVELOPE_EPS = 1e-8
+# Zeros the streaming STFT is primed with (its delay): a signal left-padded with them gives exactly
+# 4 F frames for 640 F samples, frame 4 f + 3 ending with video frame f.
+STREAM_PAD = N_FFT - HOP_LENGTH  # 352
+# STFT frames per streaming model call (DESIGN.md "Streaming model call": 40 ms, one video frame).
+CHUNK_FRAMES = 4
 
 
 def hann_window_padded() -> np.ndarray:

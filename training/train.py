@@ -31,9 +31,9 @@ import torch
 from .config import data_dir, run_dir
 from .model import Separator, count_params, flops_per_second
 from .synth.scene import load_shards
-from .signal import COMPRESS_EXPONENT, HOP_LENGTH, N_BINS, N_FFT, WIN_LENGTH
+from .signal import COMPRESS_EXPONENT, HOP_LENGTH, N_BINS, N_FFT, STREAM_PAD, WIN_LENGTH
 
-PAD = N_FFT - HOP_LENGTH  # 352
+PAD = STREAM_PAD  # 352
 
 
 def stft_t(x: torch.Tensor) -> torch.Tensor:
