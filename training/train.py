@@ -13,7 +13,7 @@ Loss (train.loss = "sisdr", the default): the masked STFT is taken back to the t
 differentiable iSTFT (`istft_t`, the same synthesis as training/signal.py) and scored by negative
 SI-SDR (zero-mean) against the target, in dB; a silent face's output is scored by its energy
 relative to the mixture, 10 log10(|y|^2 / |x|^2 + 1e-3) x silent_weight (pushes it towards
--30 dB). train.loss = "spec" keeps the first run's compressed-spectrum MSE.
+-30 dB). (v1's compressed-spectrum MSE, train.loss = "spec", is gone: it did not separate.)
 Curriculum (train.curriculum_steps): before that step only scenes with at most 2 talking faces
 are drawn. Checkpoint (model, optimiser, RNG, step, history) every train.ckpt_every steps to
 training/runs/<name>/ckpt.pt; a rerun resumes from it. Log: training/runs/<name>/log.txt.
@@ -165,13 +165,7 @@ def final_part(x: torch.Tensor) -> torch.Tensor:
     return x[..., : x.shape[-1] - PAD]
 
 
-def loss_fn(est: torch.Tensor, tgt_spec: torch.Tensor) -> torch.Tensor:
-    """The first run's loss: MSE of compressed complex spectra + 0.1 x compressed magnitudes."""
-    a, b = compress_t(est), compress_t(tgt_spec)
-    return (a - b).abs().pow(2).mean() + 0.1 * (a.abs() - b.abs()).pow(2).mean()
-
-
-def batch_loss(model: Separator, mix, tgt, rois, talking, loss: str = "sisdr",
+def batch_loss(model: Separator, mix, tgt, rois, talking,
                silent_weight: float = 0.3, aux_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, per-example SI-SDR of talking targets [B] or [B] best-permutation mean, detached).
     aux_weight (AV): weight of the auxiliary visual loss (MSE of `chunk_energy_target`)."""
@@ -180,25 +174,13 @@ def batch_loss(model: Separator, mix, tgt, rois, talking, loss: str = "sisdr",
         est, _, aux = forward_batch(model, mix, rois, with_aux=True)
     else:
         est, _ = forward_batch(model, mix, rois)
-    n = mix.shape[-1]
-    if loss == "spec":
-        if model.kind == "av":
-            l_ = loss_fn(est, stft_t(tgt))
-        else:
-            T = stft_t(tgt.reshape(-1, n)).reshape(est.shape)
-            l0 = ((compress_t(est) - compress_t(T)).abs() ** 2).mean(dim=(1, 2, 3))
-            l1 = ((compress_t(est.flip(1)) - compress_t(T)).abs() ** 2).mean(dim=(1, 2, 3))
-            l_ = torch.minimum(l0, l1).mean()
-        y = estimates_time(est, n).detach()
-    else:
-        y = estimates_time(est, n)
+    y = estimates_time(est, mix.shape[-1])
     y, tgt_f, x = final_part(y), final_part(tgt), final_part(mix)
     if model.kind == "av":
         sdr = si_sdr_t(y, tgt_f)
         sil = 10 * torch.log10((y ** 2).sum(-1) / ((x ** 2).sum(-1) + 1e-8) + 1e-3)
         tk = talking.float()
-        if loss != "spec":
-            l_ = ((-sdr * tk).sum() + silent_weight * (sil * (1 - tk)).sum()) / len(tk)
+        l_ = ((-sdr * tk).sum() + silent_weight * (sil * (1 - tk)).sum()) / len(tk)
         if aux is not None:
             l_ = l_ + aux_weight * ((aux - chunk_energy_target(tgt, mix)) ** 2).mean()
         return l_, torch.where(talking, sdr, torch.full_like(sdr, float("nan"))).detach()
@@ -206,9 +188,7 @@ def batch_loss(model: Separator, mix, tgt, rois, talking, loss: str = "sisdr",
     p0 = 0.5 * (si_sdr_t(y[:, 0], tgt_f[:, 0]) + si_sdr_t(y[:, 1], tgt_f[:, 1]))
     p1 = 0.5 * (si_sdr_t(y[:, 1], tgt_f[:, 0]) + si_sdr_t(y[:, 0], tgt_f[:, 1]))
     best = torch.maximum(p0, p1)
-    if loss != "spec":
-        l_ = -best.mean()
-    return l_, best.detach()
+    return -best.mean(), best.detach()
 
 
 class UnitPool:
@@ -290,7 +270,7 @@ def lr_at(step: int, t: dict) -> float:
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def val_metrics(model: Separator, val: dict, vex: np.ndarray, loss: str, silent_weight: float,
+def val_metrics(model: Separator, val: dict, vex: np.ndarray, silent_weight: float,
                 bs: int = 16, device: str = "cpu") -> dict:
     """Mean loss and mean SI-SDRi (dB) of talking targets over the validation examples, overall and
     on 2-talker scenes. SI-SDRi here uses zero-mean SI-SDR of the mixture as the reference."""
@@ -300,7 +280,7 @@ def val_metrics(model: Separator, val: dict, vex: np.ndarray, loss: str, silent_
         for i in range(0, len(vex), bs):
             ex = vex[i:i + bs]
             mix, tgt, rois, talking = batch_tensors(val, ex, device)
-            l_, sdr = batch_loss(model, mix, tgt, rois, talking, loss, silent_weight)
+            l_, sdr = batch_loss(model, mix, tgt, rois, talking, silent_weight)
             ls.append(float(l_) * len(ex))
             if model.kind == "av":
                 base = si_sdr_t(final_part(mix), final_part(tgt))
@@ -357,6 +337,8 @@ def train(cfg: dict) -> dict:
     model = make_model(cfg).to(device)
     kind = model.kind
     loss = t.get("loss", "sisdr")
+    if loss != "sisdr":
+        raise ValueError(f"train.loss = {loss!r}: only \"sisdr\" is supported")
     silent_weight = float(t.get("silent_weight", 0.3))
     aux_weight = float(t.get("aux_weight", 0.0))
     units = UnitPool(data, cfg.get("synth", {})) if t.get("dynamic_mix", False) else None
@@ -406,7 +388,7 @@ def train(cfg: dict) -> dict:
         model.load_state_dict(torch.load(src, map_location=device, weights_only=False)["model"])
         log(f"[train] weights initialised from {src}")
     if start == 0:
-        v = val_metrics(model, val, vex, loss, silent_weight, device=device)
+        v = val_metrics(model, val, vex, silent_weight, device=device)
         log(f"[train] step 0 val_loss {v['loss']:.4f} val_si_sdri {v['si_sdri']:.2f} dB "
             f"(2 talkers {v['si_sdri_2spk']:.2f} dB)")
         for k, x in (("step", 0), ("train_loss", float("nan")), ("val_loss", v["loss"]),
@@ -423,14 +405,14 @@ def train(cfg: dict) -> dict:
                 rng, bs, kind, mix_w, p_silent, max_talkers=2 if step <= cur_steps else None))
         else:
             mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
-        l_, _ = batch_loss(model, mix, tgt, rois, talking, loss, silent_weight, aux_weight)
+        l_, _ = batch_loss(model, mix, tgt, rois, talking, silent_weight, aux_weight)
         opt.zero_grad()
         l_.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(t.get("clip", 5.0)))
         opt.step()
         run.append(l_.item())
         if step % every == 0 or step == steps:
-            v = val_metrics(model, val, vex, loss, silent_weight, device=device)
+            v = val_metrics(model, val, vex, silent_weight, device=device)
             tl = float(np.mean(run))
             run = []
             el = time.time() - t0
