@@ -91,6 +91,7 @@ eval: setup
 	for m in $(SEPARATOR) $(BASELINE); do for s in test test_real; do \
 		OMP_NUM_THREADS=1 $(PY) -m training evaluate --config training/configs/cpu.toml --split $$s --model $$m \
 			> /dev/null || exit 1; done; done
+	for s in test test_real; do $(PY) -m training oracle --config training/configs/cpu.toml --split $$s > /dev/null || exit 1; done
 	$(PY) -m training report
 
 # Evaluate a run's own export on one split (training venv not needed either).

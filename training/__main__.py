@@ -1,4 +1,4 @@
-"""`python -m training synth|train|export|evaluate --config training/configs/<name>.toml`."""
+"""`python -m training synth|train|export|evaluate|oracle|report|bench --config training/configs/<name>.toml`."""
 
 from __future__ import annotations
 
@@ -51,6 +51,17 @@ def cmd_evaluate(cfg: dict, args) -> int:
     return 0
 
 
+def cmd_oracle(cfg: dict, args) -> int:
+    from .oracle import oracle
+
+    try:
+        print(json.dumps(oracle(cfg, split=args.split), indent=1))
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_report(cfg: dict, args) -> int:
     from .report import report
 
@@ -67,10 +78,10 @@ def cmd_bench(cfg: dict, args) -> int:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
-    p.add_argument("command", choices=["synth", "train", "export", "evaluate", "report", "bench"])
+    p.add_argument("command", choices=["synth", "train", "export", "evaluate", "oracle", "report", "bench"])
     p.add_argument("--config", default="training/configs/cpu.toml")
     p.add_argument("--splits", help="synth: comma-separated subset of the config's splits (default: all of synth.scenes)")
-    p.add_argument("--split", default="val", help="evaluate: val, test (held-out TTS voices), val_real or test_real (real voices)")
+    p.add_argument("--split", default="val", help="evaluate/oracle: val, test (held-out TTS voices), val_real or test_real (real voices)")
     p.add_argument("--model", default="models/separator.onnx",
                    help="evaluate/bench: the exported ONNX model (default: the shipped one)")
     p.add_argument("--out", help="export: where to write the ONNX file (default: the run directory)")
@@ -85,7 +96,7 @@ def main(argv=None) -> int:
         cfg["model"]["kind"] = args.kind
         cfg["run_name"] = f"{cfg['name']}-{args.kind}"
     return {"synth": cmd_synth, "train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate,
-            "report": cmd_report, "bench": cmd_bench}[args.command](cfg, args)
+            "oracle": cmd_oracle, "report": cmd_report, "bench": cmd_bench}[args.command](cfg, args)
 
 
 if __name__ == "__main__":

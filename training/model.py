@@ -24,10 +24,22 @@ is what the chunked call already delivers: lookahead_frames stays 0):
                  read the mouth before the separator relies on it;
   fusion         GRU(H + V -> H), `gru_layers` layers, one step per chunk (state "gru" [B, layers, H]);
   frame decoder  Linear(H -> 4 x E) + tanh gives each frame of the chunk a vector, concatenated with
-                 that frame's encoding (skip) -> Linear(2E -> 514 x outputs), mask = 2 tanh(.).
+                 that frame's encoding (skip) -> `post_blocks` residual per-frame MLP blocks
+                 (v4) -> Linear(2E -> 514 x outputs), mask = 2 tanh(.).
                  (tanh, not ReLU, where a layer is the only path from the GRU or the face: in the
                  first v3 run every ReLU unit of that layer died within 800 steps, which cut the
                  GRU and the face off and left a frame-by-frame mask through the skip.)
+v4 adds the per-frame blocks, z + W2 relu(W1 LayerNorm(z)) with W2 zero at initialisation (so a
+v3 checkpoint loads into v4 and computes the same mask). Why: v3 underfits (its training loss on
+fresh mixtures equals its validation loss, and both flatten near 5 dB); its only per-frame
+nonlinearity between the context (GRU) and the frame's spectrum is the mask's tanh, while
+keeping one voice's harmonics needs the context to gate the frame's spectrum.
+v4s ("select", AV only): the decoder computes TWO complex masks, as the audio-only model does, and
+a per-frame head weighs (mask 0, mask 1, nothing) for this face with a softmax; the call still
+returns one mask. Training adds a permutation-invariant term on the two internal masks against
+(the face's voice, the rest of the mixture), so the separator learns to split voices from the
+first step, whether or not the face has yet been understood; the face only has to learn which
+output is its own. It starts from an audio-only model's weights (train.init_select).
 The audio-only baseline ("audio") cannot know which voice a face has, so it separates blindly:
 the same encoders and GRU (input H: no visual features), and a decoder with TWO complex masks,
 trained with permutation-invariant training (best assignment of its 2 outputs to the 2 voices).
@@ -50,14 +62,33 @@ AUDIO_OUTPUTS = 2
 MASK_BOUND = 2.0
 
 
+class FrameBlock(nn.Module):
+    """Residual per-frame MLP z + W2 relu(W1 LayerNorm(z)); W2 starts at zero (the identity)."""
+
+    def __init__(self, dim: int, width: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.inner = nn.Linear(dim, width)
+        self.outer = nn.Linear(width, dim)
+        with torch.no_grad():
+            self.outer.weight.zero_()
+            self.outer.bias.zero_()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z + self.outer(torch.relu(self.inner(self.norm(z))))
+
+
 class Separator(nn.Module):
     def __init__(self, kind: str = "av", hidden: int = 384, visual_dim: int = 64, frame_dim: int = 192,
-                 gru_layers: int = 2):
+                 gru_layers: int = 2, post_blocks: int = 0, post_width: int = 512, select: bool = False):
         super().__init__()
         if kind not in ("av", "audio"):
             raise ValueError(kind)
+        if select and kind != "av":
+            raise ValueError("select applies to the AV model only")
         self.kind, self.hidden, self.visual_dim, self.frame_dim = kind, hidden, visual_dim, frame_dim
         self.layers = gru_layers
+        self.post_blocks, self.post_width = post_blocks, post_width
         self.enc = nn.Linear(3 * N_BINS, frame_dim)
         self.enc_norm = nn.LayerNorm(frame_dim)
         self.chunk = nn.Linear(CHUNK_FRAMES * frame_dim, hidden)
@@ -71,16 +102,25 @@ class Separator(nn.Module):
             )
             self.vis_fc = nn.Linear(64 * 3 * 3, visual_dim)
             self.aux = nn.Linear(visual_dim, 1)  # training only: target energy of the next chunk
-        self.n_out = 1 if kind == "av" else AUDIO_OUTPUTS
+        self.select = select
+        self.n_out = 1 if kind == "av" else AUDIO_OUTPUTS  # masks a call returns
+        self.n_masks = AUDIO_OUTPUTS if (kind == "audio" or select) else 1  # masks the head computes
         self.gru_in = hidden + (visual_dim if kind == "av" else 0)
         self.gru = nn.GRU(self.gru_in, hidden, num_layers=gru_layers, batch_first=True)
         self.up = nn.Linear(hidden, CHUNK_FRAMES * frame_dim)
-        self.head = nn.Linear(2 * frame_dim, self.n_out * 2 * N_BINS)
+        self.post = nn.ModuleList(FrameBlock(2 * frame_dim, post_width) for _ in range(post_blocks))
+        self.head = nn.Linear(2 * frame_dim, self.n_masks * 2 * N_BINS)
+        if select:
+            # per frame: weights of (internal mask 0, internal mask 1, nothing) for this face;
+            # zero at initialisation (a third of each)
+            self.sel = nn.Linear(2 * frame_dim, 3)
+            nn.init.zeros_(self.sel.weight)
+            nn.init.zeros_(self.sel.bias)
         # start near the identity mask (real part 1, imaginary 0): the first estimates are the
         # mixture (SI-SDRi 0 dB) instead of random filtered noise
         with torch.no_grad():
             self.head.weight.mul_(0.1)
-            bias = self.head.bias.view(self.n_out, 2, N_BINS)
+            bias = self.head.bias.view(self.n_masks, 2, N_BINS)
             bias.zero_()
             bias[:, 0] = float(torch.atanh(torch.tensor(1.0 / MASK_BOUND)))
 
@@ -109,16 +149,25 @@ class Separator(nn.Module):
         h = self.vis(torch.cat([roi - 0.5, roi - prev], dim=1))
         return torch.tanh(self.vis_fc(h.flatten(1)))
 
-    def _mask(self, h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    def _mask(self, h: torch.Tensor, e: torch.Tensor, internal: bool = False):
         """GRU output [B, n, H] and frame encodings [B, 4 n, E] -> mask [B, 2, T, F] (AV) or
-        [B, 2 outputs, 2, T, F] (audio)."""
+        [B, 2 outputs, 2, T, F] (audio). internal (AV with select): also the two internal masks
+        [B, 2, 2, T, F]."""
         B, n, _ = h.shape
         u = torch.tanh(self.up(h)).reshape(B, n * CHUNK_FRAMES, self.frame_dim)
-        m = MASK_BOUND * torch.tanh(self.head(torch.cat([u, e], dim=2)))
+        z = torch.cat([u, e], dim=2)
+        for block in self.post:
+            z = block(z)
+        m = MASK_BOUND * torch.tanh(self.head(z))
         T = n * CHUNK_FRAMES
-        if self.kind == "av":
+        if self.kind == "av" and not self.select:
             return m.reshape(B, T, 2, N_BINS).permute(0, 2, 1, 3)
-        return m.reshape(B, T, self.n_out, 2, N_BINS).permute(0, 2, 3, 1, 4)
+        ms = m.reshape(B, T, self.n_masks, 2, N_BINS)
+        if self.kind == "audio":
+            return ms.permute(0, 2, 3, 1, 4)
+        p = torch.softmax(self.sel(z), dim=-1)[..., None, None]  # [B, T, 3, 1, 1]
+        mask = (p[:, :, 0] * ms[:, :, 0] + p[:, :, 1] * ms[:, :, 1]).permute(0, 2, 1, 3)
+        return (mask, ms.permute(0, 2, 3, 1, 4)) if internal else mask
 
     # ---------------------------------------------------------------- streaming call
     def forward(self, mix, *args):
@@ -143,6 +192,12 @@ class Separator(nn.Module):
         (audio: rois None -> mask [B, 2 outputs, 2, T, F]).
         Same result as calling `forward` chunk by chunk from the initial state.
         with_aux (AV): also return the auxiliary energy prediction [B, chunks]."""
+        mask, aux, _ = self.forward_parts(mix, rois)
+        return (mask, aux) if with_aux and aux is not None else mask
+
+    def forward_parts(self, mix: torch.Tensor, rois: torch.Tensor | None = None):
+        """`forward_sequence`'s (mask, aux energy prediction or None, internal masks or None); the
+        internal masks [B, 2, 2, T, F] exist for the AV model with select (training's PIT term)."""
         B = mix.shape[0]
         e, c = self._frames_in(mix)
         v = None
@@ -153,10 +208,12 @@ class Separator(nn.Module):
                              prev.reshape(B * n, 1, ROI_SIZE, ROI_SIZE)).reshape(B, n, -1)
             c = torch.cat([c, v], dim=2)
         h, _ = self.gru(c)
-        mask = self._mask(h, e)
-        if with_aux and v is not None:
-            return mask, self.aux(v)[..., 0]
-        return mask
+        internal = None
+        if self.select:
+            mask, internal = self._mask(h, e, internal=True)
+        else:
+            mask = self._mask(h, e)
+        return mask, (self.aux(v)[..., 0] if v is not None else None), internal
 
 
 def count_params(model: nn.Module) -> int:
@@ -167,7 +224,8 @@ def flops_per_second(model: Separator) -> float:
     """Multiply-adds x 2 per second of audio (100 frames, 25 chunks and ROI frames), counted
     analytically (the training-only aux head excluded)."""
     H, V, E, L = model.hidden, model.visual_dim, model.frame_dim, model.layers
-    per_frame = 3 * N_BINS * E + 2 * E * 2 * N_BINS * model.n_out
+    per_frame = (3 * N_BINS * E + 2 * E * 2 * N_BINS * model.n_masks + model.post_blocks * 2 * (2 * E) * model.post_width
+                 + (2 * E * 3 if model.select else 0))
     gru = 3 * H * (model.gru_in + H) + (L - 1) * 3 * H * (2 * H)
     per_chunk = CHUNK_FRAMES * E * H + gru + H * CHUNK_FRAMES * E
     if model.kind == "av":

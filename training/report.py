@@ -83,9 +83,25 @@ def svg_plot(results: list[dict], path: Path = PLOT) -> Path:
     return path
 
 
+def oracle_table(eval_dir: Path = EVAL_DIR) -> str:
+    """Oracle masks' SI-SDRi (training/oracle.py) per split, from models/eval/oracle/*.json."""
+    from .oracle import MASKS
+
+    rows = [json.loads(p.read_text()) for p in sorted((eval_dir / "oracle").glob("*.json"))]
+    if not rows:
+        return ""
+    lines = ["| oracle (2 talkers, SI-SDRi dB) | " + " | ".join(MASKS) + " |",
+             "|---|" + "---|" * len(MASKS)]
+    for r in rows:
+        lines.append(f"| {r['split']} ({r['faces']} faces) | "
+                     + " | ".join(f"{r['si_sdri'][k]:.2f}" for k in MASKS) + " |")
+    return "\n".join(lines)
+
+
 def report(eval_dir: Path = EVAL_DIR) -> str:
     results = load(eval_dir)
     if not results:
         raise SystemExit(f"no results in {eval_dir}: run `python -m training evaluate` first")
     svg_plot(results)
-    return table(results)
+    oracles = oracle_table(eval_dir)
+    return table(results) + ("\n\n" + oracles if oracles else "")

@@ -56,7 +56,8 @@ def to_2ch(s: torch.Tensor) -> torch.Tensor:
 def make_model(cfg: dict) -> Separator:
     m = cfg["model"]
     return Separator(m.get("kind", "av"), m.get("hidden", 384), m.get("visual_dim", 64), m.get("frame_dim", 192),
-                     m.get("gru_layers", 2))
+                     m.get("gru_layers", 2), m.get("post_blocks", 0), m.get("post_width", 512),
+                     bool(m.get("select", False)))
 
 
 def _window_padded(dtype=torch.float32, device=None) -> torch.Tensor:
@@ -129,13 +130,17 @@ def _batch_tensors(data: dict, pairs: np.ndarray):
 
 def forward_batch(model: Separator, mix: torch.Tensor, rois: torch.Tensor | None, with_aux: bool = False):
     """Masked spectra: AV [B, T, F] complex, audio [B, 2, T, F]; and the mixture STFT [B, T, F]
-    (with_aux, AV: and the auxiliary energy prediction [B, chunks])."""
+    (with_aux, AV: and the auxiliary energy prediction [B, chunks] and, for a model with select,
+    the internal outputs' spectra [B, 2, T, F], else None)."""
     X = stft_t(mix)
     if model.kind == "av":
-        out = model.forward_sequence(to_2ch(compress_t(X)), rois, with_aux=with_aux)
-        mask, aux = out if with_aux else (out, None)
+        mask, aux, internal = model.forward_parts(to_2ch(compress_t(X)), rois)
         est = torch.complex(mask[:, 0], mask[:, 1]) * X
-        return (est, X, aux) if with_aux else (est, X)
+        if not with_aux:
+            return est, X
+        if internal is not None:
+            internal = torch.complex(internal[:, :, 0], internal[:, :, 1]) * X[:, None]
+        return est, X, aux, internal
     mask = model.forward_sequence(to_2ch(compress_t(X)), None)
     return torch.complex(mask[:, :, 0], mask[:, :, 1]) * X[:, None], X
 
@@ -165,13 +170,22 @@ def final_part(x: torch.Tensor) -> torch.Tensor:
     return x[..., : x.shape[-1] - PAD]
 
 
-def batch_loss(model: Separator, mix, tgt, rois, talking,
-               silent_weight: float = 0.3, aux_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def pit_pair(y0: torch.Tensor, y1: torch.Tensor, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+    """Mean SI-SDR of two estimates against two references under the better of the 2 pairings."""
+    p0 = 0.5 * (si_sdr_t(y0, s0) + si_sdr_t(y1, s1))
+    p1 = 0.5 * (si_sdr_t(y1, s0) + si_sdr_t(y0, s1))
+    return torch.maximum(p0, p1)
+
+
+def batch_loss(model: Separator, mix, tgt, rois, talking, silent_weight: float = 0.3,
+               aux_weight: float = 0.0, pit_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, per-example SI-SDR of talking targets [B] or [B] best-permutation mean, detached).
-    aux_weight (AV): weight of the auxiliary visual loss (MSE of `chunk_energy_target`)."""
-    aux = None
-    if model.kind == "av" and aux_weight > 0:
-        est, _, aux = forward_batch(model, mix, rois, with_aux=True)
+    aux_weight (AV): weight of the auxiliary visual loss (MSE of `chunk_energy_target`).
+    pit_weight (AV with select): weight of the internal outputs' permutation-invariant loss
+    against (the face's voice, the rest of the mixture), for faces that talk."""
+    aux = internal = None
+    if model.kind == "av" and (aux_weight > 0 or pit_weight > 0):
+        est, _, aux, internal = forward_batch(model, mix, rois, with_aux=True)
     else:
         est, _ = forward_batch(model, mix, rois)
     y = estimates_time(est, mix.shape[-1])
@@ -181,13 +195,15 @@ def batch_loss(model: Separator, mix, tgt, rois, talking,
         sil = 10 * torch.log10((y ** 2).sum(-1) / ((x ** 2).sum(-1) + 1e-8) + 1e-3)
         tk = talking.float()
         l_ = ((-sdr * tk).sum() + silent_weight * (sil * (1 - tk)).sum()) / len(tk)
-        if aux is not None:
+        if aux is not None and aux_weight > 0:
             l_ = l_ + aux_weight * ((aux - chunk_energy_target(tgt, mix)) ** 2).mean()
+        if internal is not None and pit_weight > 0:
+            yi = final_part(estimates_time(internal, mix.shape[-1]))
+            pit = pit_pair(yi[:, 0], yi[:, 1], tgt_f, x - tgt_f)
+            l_ = l_ - pit_weight * (pit * tk).sum() / len(tk)
         return l_, torch.where(talking, sdr, torch.full_like(sdr, float("nan"))).detach()
     # audio-only PIT over the two permutations
-    p0 = 0.5 * (si_sdr_t(y[:, 0], tgt_f[:, 0]) + si_sdr_t(y[:, 1], tgt_f[:, 1]))
-    p1 = 0.5 * (si_sdr_t(y[:, 1], tgt_f[:, 0]) + si_sdr_t(y[:, 0], tgt_f[:, 1]))
-    best = torch.maximum(p0, p1)
+    best = pit_pair(y[:, 0], y[:, 1], tgt_f[:, 0], tgt_f[:, 1])
     return -best.mean(), best.detach()
 
 
@@ -341,6 +357,7 @@ def train(cfg: dict) -> dict:
         raise ValueError(f"train.loss = {loss!r}: only \"sisdr\" is supported")
     silent_weight = float(t.get("silent_weight", 0.3))
     aux_weight = float(t.get("aux_weight", 0.0))
+    pit_weight = float(t.get("pit_weight", 0.0))
     units = UnitPool(data, cfg.get("synth", {})) if t.get("dynamic_mix", False) else None
     mix_w = t.get("mix_talkers", [1.0, 3.0, 1.0])
     p_silent = float(t.get("p_silent_target", 0.15))
@@ -379,14 +396,32 @@ def train(cfg: dict) -> dict:
         torch.save({"model": model.state_dict(), "config": cfg, "step": step}, out / "model.pt")
         (out / "history.json").write_text(json.dumps(history, indent=1))
 
-    if start == 0 and t.get("init_from"):
+    if start == 0 and t.get("init_select_from"):
+        # an AV model with select starts from an audio-only run (its separator) and an AV run
+        # (its visual encoder): see `init_select`
+        srcs = t["init_select_from"]
+        paths = [run_dir({"name": srcs[k]}) / "model.pt" for k in ("audio", "av")]
+        for p_ in paths:
+            if not p_.is_file():
+                raise FileNotFoundError(f"train.init_select_from: {p_} does not exist")
+        init_select(model, *(torch.load(p_, map_location=device, weights_only=False)["model"] for p_ in paths))
+        log(f"[train] separator initialised from {paths[0]}, visual encoder from {paths[1]}")
+    elif start == 0 and t.get("init_from"):
         # continue from another run's weights (fresh optimiser and schedule): long runs that
         # span sessions start from the shipped run instead of from scratch
         # (`--kind audio` runs start from the named run's audio-only twin, <init_from>-audio)
         src_name = t["init_from"] + (f"-{kind}" if cfg.get("run_name") else "")
         src = run_dir({"name": src_name}) / "model.pt"
-        model.load_state_dict(torch.load(src, map_location=device, weights_only=False)["model"])
-        log(f"[train] weights initialised from {src}")
+        if not src.is_file():
+            raise FileNotFoundError(f"train.init_from = {t['init_from']!r}: {src} does not exist")
+        # strict=False only for layers the source lacks (v4's per-frame blocks start as the
+        # identity, so a v3 model loads into v4 unchanged); a shape mismatch is still an error
+        missing, unexpected = model.load_state_dict(
+            torch.load(src, map_location=device, weights_only=False)["model"], strict=False)
+        if unexpected or any(not k.startswith("post.") for k in missing):
+            raise ValueError(f"train.init_from = {t['init_from']!r}: {src} does not fit this model "
+                             f"(missing {missing}, unexpected {unexpected})")
+        log(f"[train] weights initialised from {src}" + (f" ({len(missing)} new tensors)" if missing else ""))
     if start == 0:
         v = val_metrics(model, val, vex, silent_weight, device=device)
         log(f"[train] step 0 val_loss {v['loss']:.4f} val_si_sdri {v['si_sdri']:.2f} dB "
@@ -405,7 +440,7 @@ def train(cfg: dict) -> dict:
                 rng, bs, kind, mix_w, p_silent, max_talkers=2 if step <= cur_steps else None))
         else:
             mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
-        l_, _ = batch_loss(model, mix, tgt, rois, talking, silent_weight, aux_weight)
+        l_, _ = batch_loss(model, mix, tgt, rois, talking, silent_weight, aux_weight, pit_weight)
         opt.zero_grad()
         l_.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(t.get("clip", 5.0)))
@@ -430,6 +465,32 @@ def train(cfg: dict) -> dict:
         log(f"[train] already at step {start} >= {steps}")
     log(f"[train] saved {out / 'model.pt'}")
     return history
+
+
+def init_select(model: Separator, audio_sd: dict, av_sd: dict) -> None:
+    """Initialise an AV model with select from an audio-only model's weights (encoders, GRU,
+    decoder and its two masks: the same shapes) and an AV model's visual encoder. The GRU's input
+    columns for the visual features start at zero, so the new model first separates exactly as the
+    audio-only one, and the face only has to learn which output is its voice (the selection
+    starts at a third each)."""
+    if not model.select:
+        raise ValueError("init_select needs a model with select")
+    sd = model.state_dict()
+    with torch.no_grad():
+        for k, v in sd.items():
+            if k.startswith(("vis.", "vis_fc.", "aux.")):
+                src = av_sd[k]
+            elif k.startswith("sel."):
+                continue
+            elif k == "gru.weight_ih_l0":
+                v.zero_()
+                v[:, : model.hidden].copy_(audio_sd[k])
+                continue
+            else:
+                src = audio_sd[k]
+            if src.shape != v.shape:
+                raise ValueError(f"init_select: {k} is {tuple(src.shape)} in the source, {tuple(v.shape)} here")
+            v.copy_(src)
 
 
 def load_model(cfg: dict) -> Separator:

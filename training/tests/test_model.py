@@ -9,6 +9,18 @@ torch = pytest.importorskip("torch")
 from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE, Separator, count_params, flops_per_second  # noqa: E402
 
 
+def _model(kind, layers=2, post=0, select=False):
+    """A model whose zero-initialised parts (per-frame blocks: the identity; selection: a third
+    each) are made non-trivial, so that the tests exercise them."""
+    m = Separator(kind, gru_layers=layers, post_blocks=post, select=select)
+    with torch.no_grad():
+        for block in m.post:
+            block.outer.weight.normal_(0.0, 0.05)
+        if select:
+            m.sel.weight.normal_(0.0, 0.1)
+    return m.eval()
+
+
 def _inputs(B=2, chunks=6, seed=0):
     g = torch.Generator().manual_seed(seed)
     mix = torch.randn(B, 2, CHUNK_FRAMES * chunks, N_BINS, generator=g)
@@ -16,10 +28,14 @@ def _inputs(B=2, chunks=6, seed=0):
     return mix, rois
 
 
-@pytest.mark.parametrize("kind,layers", [("av", 1), ("audio", 1), ("av", 2), ("audio", 2)])
-def test_streaming_equals_whole_utterance(kind, layers):
+KINDS = [("av", 1, 0, False), ("audio", 1, 0, False), ("av", 2, 0, False), ("audio", 2, 0, False),
+         ("av", 2, 2, False), ("audio", 2, 2, False), ("av", 2, 2, True)]
+
+
+@pytest.mark.parametrize("kind,layers,post,select", KINDS)
+def test_streaming_equals_whole_utterance(kind, layers, post, select):
     torch.manual_seed(0)
-    m = Separator(kind, gru_layers=layers).eval()
+    m = _model(kind, layers, post, select)
     mix, rois = _inputs()
     with torch.no_grad():
         full = m.forward_sequence(mix, rois if kind == "av" else None)
@@ -37,9 +53,10 @@ def test_streaming_equals_whole_utterance(kind, layers):
     assert torch.allclose(stream, full, atol=1e-5), (stream - full).abs().max()
 
 
-def test_causal():
+@pytest.mark.parametrize("select", [False, True])
+def test_causal(select):
     torch.manual_seed(0)
-    m = Separator("av").eval()
+    m = _model("av", post=2, select=select)
     mix, rois = _inputs()
     mix2, rois2 = mix.clone(), rois.clone()
     mix2[:, :, 12:] += 1.0
@@ -68,22 +85,58 @@ def test_roi_is_the_contract_crop():
     assert Separator("av").state_shapes(2)["prev_roi"] == (2, 1, 48, 48)
 
 
-@pytest.mark.parametrize("hidden,layers", [(192, 1), (384, 2)])
-def test_budget(hidden, layers):
-    av, au = Separator("av", hidden, gru_layers=layers), Separator("audio", hidden, gru_layers=layers)
+def test_v3_weights_load_into_v4_unchanged():
+    """train.init_from: a model without per-frame blocks loads into one with them (strict=False,
+    only post.* missing) and computes the same mask, because the blocks start as the identity."""
+    torch.manual_seed(0)
+    v3 = Separator("av").eval()
+    v4 = Separator("av", post_blocks=2).eval()
+    missing, unexpected = v4.load_state_dict(v3.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("post.") for k in missing)
+    mix, rois = _inputs()
+    with torch.no_grad():
+        assert torch.equal(v3.forward_sequence(mix, rois), v4.forward_sequence(mix, rois))
+
+
+def test_select_starts_as_the_audio_only_separator():
+    """train.init_select: the select model's internal masks are the audio-only model's, and its
+    mask for a face is a third of their sum, until training moves the GRU's visual columns and
+    the selection head away from zero."""
+    from training.train import init_select
+
+    torch.manual_seed(0)
+    au, av = _model("audio", post=2), _model("av", post=2)
+    m = Separator("av", post_blocks=2, select=True).eval()
+    init_select(m, au.state_dict(), av.state_dict())
+    mix, rois = _inputs()
+    with torch.no_grad():
+        ref = au.forward_sequence(mix)
+        mask, aux, internal = m.forward_parts(mix, rois)
+    assert torch.allclose(internal, ref, atol=1e-6)
+    assert torch.allclose(mask, (ref[:, 0] + ref[:, 1]) / 3, atol=1e-6)
+    assert torch.equal(aux, av.forward_sequence(mix, rois, with_aux=True)[1])
+    with pytest.raises(ValueError, match="init_select"):
+        init_select(m, {**au.state_dict(), "head.bias": torch.zeros(3)}, av.state_dict())
+
+
+@pytest.mark.parametrize("hidden,layers,post,select", [(192, 1, 0, False), (384, 2, 0, False), (384, 2, 2, False),
+                                                       (384, 2, 2, True)])
+def test_budget(hidden, layers, post, select):
+    av = Separator("av", hidden, gru_layers=layers, post_blocks=post, select=select)
+    au = Separator("audio", hidden, gru_layers=layers, post_blocks=post)
     assert flops_per_second(av) <= 1e9 and flops_per_second(au) <= 1e9
     # "same size": the baseline differs only by the visual encoder (< 10 % of the parameters)
     assert abs(count_params(av) - count_params(au)) < 0.1 * count_params(av)
 
 
-@pytest.mark.parametrize("kind,layers", [("av", 1), ("audio", 1), ("av", 2), ("audio", 2)])
-def test_onnx_export_parity(kind, layers, tmp_path):
+@pytest.mark.parametrize("kind,layers,post,select", KINDS)
+def test_onnx_export_parity(kind, layers, post, select, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from training.export import PARITY_TOL, export_model, parity
 
     torch.manual_seed(0)
-    m = Separator(kind, gru_layers=layers).eval()
+    m = _model(kind, layers, post, select)
     path = tmp_path / "m.onnx"
     export_model(m, {"name": "test"}, path)
     import onnx
