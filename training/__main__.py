@@ -19,7 +19,7 @@ def cmd_synth(cfg: dict, args) -> int:
     infos = {}
     for split in splits:
         print(f"[synth] {split} -> {out / split}", flush=True)
-        infos[split] = synth_split(sc, split, out, log=lambda m: print(m, flush=True))
+        infos[split] = synth_split(sc, split, out, log=lambda m: print(m, flush=True), workers=args.workers)
     total = sum(i["scenes"] for i in infos.values())
     print(f"[synth] {total} scenes in {time.time() - t0:.1f} s", flush=True)
     return 0
@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     p.add_argument("command", choices=["synth", "train", "export", "evaluate", "oracle", "report", "bench"])
     p.add_argument("--config", default="training/configs/cpu.toml")
     p.add_argument("--splits", help="synth: comma-separated subset of the config's splits (default: all of synth.scenes)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="synth: processes (the data is the same whatever the number)")
     p.add_argument("--split", default="val", help="evaluate/oracle: val, test (held-out TTS voices), val_real or test_real (real voices)")
     p.add_argument("--model", default="models/separator.onnx",
                    help="evaluate/bench: the exported ONNX model (default: the shipped one)")

@@ -12,8 +12,10 @@ depend on the order or the number of scenes generated before it.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,11 +163,12 @@ def espeak_version() -> str:
     return out.split("  Data at:")[0].strip()
 
 
-def split_voices(cfg: SynthConfig, split: str, log=print) -> list:
+def split_voices(cfg: SynthConfig, split: str, log=print, workers: int = 1) -> list:
     if split == "train_festival":
         t0 = time.time()
         pool = SP.festival_pool(cfg.seed + SPLIT_CODES[split], cfg.n_festival_voices, cfg.utts_per_voice,
-                                progress=lambda i, k: log(f"  festival voices {i}/{k}") if i % 10 == 0 or i == k else None)
+                                progress=lambda i, k: log(f"  festival voices {i}/{k}") if i % 10 == 0 or i == k else None,
+                                workers=workers)
         log(f"  festival pool: {len(pool)} voices x {cfg.utts_per_voice} utterances in {time.time() - t0:.1f} s")
         return [(f"festival-{i}", u) for i, u in enumerate(pool)]
     if split in TTS_SPLITS:
@@ -173,7 +176,7 @@ def split_voices(cfg: SynthConfig, split: str, log=print) -> list:
         n_voices = cfg.n_voices if split == "train" else cfg.n_heldout_voices
         pool = SP.tts_pool(cfg.seed + SPLIT_CODES[split], n_voices, cfg.utts_per_voice,
                            progress=lambda i, k: log(f"  tts voices {i}/{k}") if i % 10 == 0 or i == k else None,
-                           variants=SP.VARIANTS_BY_SPLIT[split])
+                           variants=SP.VARIANTS_BY_SPLIT[split], workers=workers)
         log(f"  espeak-ng pool: {len(pool)} voices x {cfg.utts_per_voice} utterances in {time.time() - t0:.1f} s")
         return [(f"tts-{split}-{i}", u) for i, u in enumerate(pool)]
     voices = SP.real_voices(split)
@@ -183,35 +186,54 @@ def split_voices(cfg: SynthConfig, split: str, log=print) -> list:
     return voices
 
 
-def synth_split(cfg: SynthConfig, split: str, out_dir: Path, log=print) -> dict:
+_SCENE_ARGS: tuple = ()  # (cfg, split, voices, faces) for the worker processes (inherited by fork)
+
+
+def _make_scene_at(index: int) -> dict:
+    cfg, split, voices, faces = _SCENE_ARGS
+    return make_scene(cfg, split, index, voices, faces)
+
+
+def synth_split(cfg: SynthConfig, split: str, out_dir: Path, log=print, workers: int = 1) -> dict:
+    """Synthesize one split into shards. workers > 1 renders in that many processes; every scene
+    draws from its own seed (make_scene), so the shards are the same whatever the number."""
+    global _SCENE_ARGS
     out = out_dir / split
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("shard-*.npz"):
         old.unlink()
-    voices = split_voices(cfg, split, log)
+    voices = split_voices(cfg, split, log, workers)
     faces = F.load_faces(face_split(split))
     n_total = int(cfg.scenes.get(split, 0))
     t0 = time.time()
     shards, batch = [], []
-    for i in range(n_total):
-        batch.append(make_scene(cfg, split, i, voices, faces))
-        if len(batch) == cfg.scenes_per_shard or i == n_total - 1:
-            path = out / f"shard-{len(shards):05d}.npz"
-            arrays = {k: np.stack([b[k] for b in batch]) for k in batch[0]}
-            arrays["scene_index"] = np.arange(i + 1 - len(batch), i + 1, dtype=np.int32)
-            arrays["face_ids"] = np.array([f.face_id for f in faces])
-            arrays["voice_ids"] = np.array([v for v, _ in voices])
-            np.savez(path, **arrays)
-            shards.append(path.name)
-            batch = []
-            el = time.time() - t0
-            log(f"  {split}: {i + 1}/{n_total} scenes, {el:.1f} s ({(i + 1) * cfg.clip_seconds / max(el, 1e-9):.1f} s audio/s)")
+    _SCENE_ARGS = (cfg, split, voices, faces)
+    with multiprocessing.get_context("fork").Pool(workers) if workers > 1 else nullcontext() as procs:
+        scenes = procs.imap(_make_scene_at, range(n_total), chunksize=4) if procs else map(_make_scene_at, range(n_total))
+        for i, scene in enumerate(scenes):
+            batch.append(scene)
+            if len(batch) == cfg.scenes_per_shard or i == n_total - 1:
+                _write_shard(out, shards, batch, i, faces, voices)
+                batch = []
+                el = time.time() - t0
+                log(f"  {split}: {i + 1}/{n_total} scenes, {el:.1f} s ({(i + 1) * cfg.clip_seconds / max(el, 1e-9):.1f} s audio/s)")
+    _SCENE_ARGS = ()
     el = time.time() - t0
     info = {"split": split, "scenes": n_total, "shards": shards, "seconds": round(el, 2),
             "face_ids": [f.face_id for f in faces], "voice_ids": [v for v, _ in voices],
             "clip_seconds": cfg.clip_seconds, "seed": cfg.seed, "espeak": espeak_version()}
     (out / "manifest.json").write_text(json.dumps(info, indent=1))
     return info
+
+
+def _write_shard(out: Path, shards: list, batch: list, i: int, faces, voices) -> None:
+    path = out / f"shard-{len(shards):05d}.npz"
+    arrays = {k: np.stack([b[k] for b in batch]) for k in batch[0]}
+    arrays["scene_index"] = np.arange(i + 1 - len(batch), i + 1, dtype=np.int32)
+    arrays["face_ids"] = np.array([f.face_id for f in faces])
+    arrays["voice_ids"] = np.array([v for v, _ in voices])
+    np.savez(path, **arrays)
+    shards.append(path.name)
 
 
 def load_shards(directory: Path) -> dict:

@@ -8,10 +8,13 @@ never used for training: `real_voices(split)` hands out disjoint sets for "val" 
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import tempfile
 import wave
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -124,9 +127,17 @@ def to_unit_utterance(x: np.ndarray, sr: int, speed: float = 1.0) -> np.ndarray:
     return y / (np.sqrt(np.mean(y ** 2)) + 1e-12)
 
 
-def _pool(seed: int, n_voices: int, utts_per_voice: int, words, progress, draw_voice, speak):
+def _speak_job(job) -> np.ndarray:
+    speak, text, voice = job
+    with tempfile.TemporaryDirectory() as tmp:
+        return speak(text, voice, Path(tmp))
+
+
+def _pool(seed: int, n_voices: int, utts_per_voice: int, words, progress, draw_voice, speak, workers: int = 1):
     """pool[v][u] for voices drawn by draw_voice(rng) (distinct keys), each utterance spoken by
-    speak(text, voice, tmpdir); utterances under 0.2 s and voices left without any are dropped."""
+    speak(text, voice, tmpdir); utterances under 0.2 s and voices left without any are dropped.
+    workers > 1 speaks in that many processes: the voices and texts are drawn first, in the same
+    order, so the pool is the same whatever the number of workers."""
     rng = np.random.default_rng(seed)
     words = words if words is not None else word_list()
     voices, seen = [], set()
@@ -135,22 +146,26 @@ def _pool(seed: int, n_voices: int, utts_per_voice: int, words, progress, draw_v
         if v.key not in seen:
             seen.add(v.key)
             voices.append(v)
-    pool = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, v in enumerate(voices):
-            utts = [speak(random_sentence(rng, words), v, Path(tmp)) for _ in range(utts_per_voice)]
-            pool.append([u for u in utts if len(u) > SR // 5])
-            if progress:
-                progress(i + 1, len(voices))
+    jobs = [(speak, random_sentence(rng, words), v) for v in voices for _ in range(utts_per_voice)]
+    pool, utts = [], []
+    with multiprocessing.get_context("fork").Pool(workers) if workers > 1 else nullcontext() as procs:
+        spoken = procs.imap(_speak_job, jobs, chunksize=utts_per_voice) if procs else map(_speak_job, jobs)
+        for u in spoken:
+            utts.append(u)
+            if len(utts) == utts_per_voice:
+                pool.append([x for x in utts if len(x) > SR // 5])
+                utts = []
+                if progress:
+                    progress(len(pool), len(voices))
     return [p for p in pool if p]
 
 
 def tts_pool(seed: int, n_voices: int, utts_per_voice: int, words: list[str] | None = None,
-             progress=None, variants: list[str] | None = None) -> list[list[np.ndarray]]:
+             progress=None, variants: list[str] | None = None, workers: int = 1) -> list[list[np.ndarray]]:
     """pool[v][u]: utterance u of voice v (unit RMS). Deterministic for a seed and espeak version.
     variants: the espeak-ng variants to draw voices from (default: all)."""
     return _pool(seed, n_voices, utts_per_voice, words, progress,
-                 lambda rng: random_voice(rng, variants), espeak)
+                 partial(random_voice, variants=variants), espeak, workers)
 
 
 # festival (Debian festival + festvox-kallpc16k + festvox-us-slt-hts): two base voices, varied
@@ -194,9 +209,9 @@ def festival(text: str, voice: FestivalVoice, tmpdir: Path) -> np.ndarray:
 
 
 def festival_pool(seed: int, n_voices: int, utts_per_voice: int, words: list[str] | None = None,
-                  progress=None) -> list[list[np.ndarray]]:
+                  progress=None, workers: int = 1) -> list[list[np.ndarray]]:
     """pool[v][u] like `tts_pool`, from festival voices."""
-    return _pool(seed, n_voices, utts_per_voice, words, progress, random_festival_voice, festival)
+    return _pool(seed, n_voices, utts_per_voice, words, progress, random_festival_voice, festival, workers)
 
 # Real recorded voices: (path, sample rate for raw files, speaker id). Validation and test get
 # disjoint speakers. codec2 .raw files are 8 kHz s16le (band-limited to 4 kHz after resampling).

@@ -81,9 +81,12 @@ def test_held_out_faces_never_in_training_scenes():
 
 
 def test_shards_round_trip(tmp_path, monkeypatch):
-    monkeypatch.setattr(S, "split_voices", lambda cfg, split, log=print: fake_voices())
+    monkeypatch.setattr(S, "split_voices", lambda cfg, split, log=print, workers=1: fake_voices())
     cfg = S.SynthConfig(seed=3, clip_seconds=1.0, scenes={"train": 5}, scenes_per_shard=2)
     info = S.synth_split(cfg, "train", tmp_path, log=lambda m: None)
+    # worker processes render the same shards
+    S.synth_split(cfg, "train", tmp_path / "par", log=lambda m: None, workers=2)
+    par = S.load_shards(tmp_path / "par" / "train")
     assert info["scenes"] == 5 and len(info["shards"]) == 3
     data = S.load_shards(tmp_path / "train")
     assert data["mixture"].shape == (5, cfg.n_samples)
@@ -91,6 +94,8 @@ def test_shards_round_trip(tmp_path, monkeypatch):
     assert set(data["face_ids"]) <= set(F.face_ids("train"))
     again = S.make_scene(cfg, "train", 3, fake_voices(), F.load_faces("train"))
     np.testing.assert_array_equal(data["mixture"][3], again["mixture"])
+    for k in data:
+        np.testing.assert_array_equal(par[k], data[k], err_msg=k)
 
 
 def test_mouth_opens_with_speech():
@@ -107,7 +112,7 @@ def test_espeak_pool_deterministic():
     from training.synth import speech as SP
 
     a = SP.tts_pool(5, 2, 1)
-    b = SP.tts_pool(5, 2, 1)
+    b = SP.tts_pool(5, 2, 1, workers=2)  # worker processes speak the same utterances
     assert len(a) == 2
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x[0], y[0])
