@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The workplace's shared folder (face photos, recordings): ../shared beside the checkout, or
+# $AVSEPD_SHARED where the checkout travels without it (a GPU machine: scripts/gpu-train.sh).
+SHARED = Path(os.environ.get("AVSEPD_SHARED", ROOT.parent / "shared"))
 
 
 def load(path: str | Path) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from training.config import SHARED
 from training.mouth_crop import ROI_SIZE, mouth_crop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ LANDMARKS = [[101.6, 50.85], [123.5, 52.25], [111.65, 62.55], [101.7, 71.15], [1
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--source", type=Path, default=ROOT.parent / "shared/data/faces/astronaut.png")
+    ap.add_argument("--source", type=Path, default=SHARED / "data/faces/astronaut.png")
     args = ap.parse_args()
     FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
     if not FRAME.exists():

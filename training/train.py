@@ -21,8 +21,10 @@ training/runs/<name>/ckpt.pt; a rerun resumes from it. Log: training/runs/<name>
 
 from __future__ import annotations
 
+import collections
 import json
 import math
+import multiprocessing
 import time
 
 import numpy as np
@@ -57,7 +59,7 @@ def make_model(cfg: dict) -> Separator:
     m = cfg["model"]
     return Separator(m.get("kind", "av"), m.get("hidden", 384), m.get("visual_dim", 64), m.get("frame_dim", 192),
                      m.get("gru_layers", 2), m.get("post_blocks", 0), m.get("post_width", 512),
-                     bool(m.get("select", False)))
+                     bool(m.get("select", False)) and m.get("kind", "av") == "av")
 
 
 def _window_padded(dtype=torch.float32, device=None) -> torch.Tensor:
@@ -331,6 +333,47 @@ def load_training_data(cfg: dict) -> dict:
     return {k: np.concatenate(a) for k, a in out.items()}
 
 
+_BATCH_ARGS: tuple = ()  # what the batch-making worker processes need (inherited by fork)
+
+
+def _batch_at(step: int):
+    """Worker process: the dynamic mixture batch of one step, from that step's own seed (so the
+    batches do not depend on which worker makes them, or when)."""
+    units, seed, bs, kind, mix_w, p_silent, cur_steps = _BATCH_ARGS
+    rng = np.random.default_rng([seed, 7, step])
+    out = units.batch(rng, bs, kind, mix_w, p_silent, max_talkers=2 if step <= cur_steps else None)
+    # numpy across the pipe: pickling a tensor runs torch's parallel copy, and an OpenMP pool
+    # inherited by fork from a parent that used several threads hangs
+    return tuple(None if v is None else v.numpy() for v in out)
+
+
+class Prefetcher:
+    """Dynamic-mixture batches made ahead by `workers` processes (a GPU trains faster than one
+    core mixes), at most `2 x workers` steps ahead, delivered in step order."""
+
+    def __init__(self, workers: int, args: tuple, first_step: int):
+        global _BATCH_ARGS
+        _BATCH_ARGS = args
+        self.procs = multiprocessing.get_context("fork").Pool(workers)
+        self.pending: collections.deque = collections.deque()
+        self.next_step = first_step
+        for _ in range(2 * workers):
+            self._submit()
+
+    def _submit(self) -> None:
+        self.pending.append((self.next_step, self.procs.apply_async(_batch_at, (self.next_step,))))
+        self.next_step += 1
+
+    def get(self, step: int):
+        s, res = self.pending.popleft()
+        assert s == step, (s, step)
+        self._submit()
+        return res.get()
+
+    def close(self) -> None:
+        self.procs.terminate()
+
+
 def train(cfg: dict) -> dict:
     t = cfg["train"]
     torch.set_num_threads(int(t.get("threads", 1)))
@@ -350,6 +393,8 @@ def train(cfg: dict) -> dict:
     device = t.get("device", "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         device = "cpu"
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     model = make_model(cfg).to(device)
     kind = model.kind
     loss = t.get("loss", "sisdr")
@@ -370,6 +415,10 @@ def train(cfg: dict) -> dict:
     cur_steps = int(t.get("curriculum_steps", 0))
     history = {"step": [], "train_loss": [], "val_loss": [], "val_si_sdri": [], "val_si_sdri_2spk": [],
                "seconds": []}
+    # train.minutes: a time budget instead of a step count (a GPU lease): after `probe` steps the
+    # step count is fixed from the measured speed, and the schedule follows it
+    minutes = float(t.get("minutes", 0.0))
+    probe = 30
     start, elapsed0 = 0, 0.0
     ck_path = out / "ckpt.pt"
     if ck_path.is_file():
@@ -379,6 +428,8 @@ def train(cfg: dict) -> dict:
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"].cpu())
         start, history, elapsed0 = ck["step"], ck["history"], ck.get("seconds", 0.0)
+        if minutes and "steps" in ck:
+            steps = t["steps"] = ck["steps"]
         log(f"[train] resumed from {ck_path} at step {start}")
     log(f"[train] {kind} model: {count_params(model)} params, "
         f"{flops_per_second(model) / 1e6:.0f} MFLOP per s of audio; {len(ex_all)} train examples "
@@ -391,37 +442,15 @@ def train(cfg: dict) -> dict:
         tmp = out / "ckpt.pt.tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state(), "step": step, "history": history,
-                    "seconds": seconds, "config": cfg}, tmp)
+                    "seconds": seconds, "config": cfg, "steps": steps}, tmp)
         tmp.replace(ck_path)
-        torch.save({"model": model.state_dict(), "config": cfg, "step": step}, out / "model.pt")
+        # model.pt too is replaced atomically: another run may start from it while this one trains
+        torch.save({"model": model.state_dict(), "config": cfg, "step": step}, out / "model.pt.tmp")
+        (out / "model.pt.tmp").replace(out / "model.pt")
         (out / "history.json").write_text(json.dumps(history, indent=1))
 
-    if start == 0 and t.get("init_select_from"):
-        # an AV model with select starts from an audio-only run (its separator) and an AV run
-        # (its visual encoder): see `init_select`
-        srcs = t["init_select_from"]
-        paths = [run_dir({"name": srcs[k]}) / "model.pt" for k in ("audio", "av")]
-        for p_ in paths:
-            if not p_.is_file():
-                raise FileNotFoundError(f"train.init_select_from: {p_} does not exist")
-        init_select(model, *(torch.load(p_, map_location=device, weights_only=False)["model"] for p_ in paths))
-        log(f"[train] separator initialised from {paths[0]}, visual encoder from {paths[1]}")
-    elif start == 0 and t.get("init_from"):
-        # continue from another run's weights (fresh optimiser and schedule): long runs that
-        # span sessions start from the shipped run instead of from scratch
-        # (`--kind audio` runs start from the named run's audio-only twin, <init_from>-audio)
-        src_name = t["init_from"] + (f"-{kind}" if cfg.get("run_name") else "")
-        src = run_dir({"name": src_name}) / "model.pt"
-        if not src.is_file():
-            raise FileNotFoundError(f"train.init_from = {t['init_from']!r}: {src} does not exist")
-        # strict=False only for layers the source lacks (v4's per-frame blocks start as the
-        # identity, so a v3 model loads into v4 unchanged); a shape mismatch is still an error
-        missing, unexpected = model.load_state_dict(
-            torch.load(src, map_location=device, weights_only=False)["model"], strict=False)
-        if unexpected or any(not k.startswith("post.") for k in missing):
-            raise ValueError(f"train.init_from = {t['init_from']!r}: {src} does not fit this model "
-                             f"(missing {missing}, unexpected {unexpected})")
-        log(f"[train] weights initialised from {src}" + (f" ({len(missing)} new tensors)" if missing else ""))
+    if start == 0:
+        init_weights(model, t, cfg, device, log)
     if start == 0:
         v = val_metrics(model, val, vex, silent_weight, device=device)
         log(f"[train] step 0 val_loss {v['loss']:.4f} val_si_sdri {v['si_sdri']:.2f} dB "
@@ -431,11 +460,23 @@ def train(cfg: dict) -> dict:
             history[k].append(x)
     t0, run = time.time() - elapsed0, []
     t_last = time.time()
-    for step in range(start + 1, steps + 1):
+    workers = int(t.get("loader_workers", 0))
+    prefetch = (Prefetcher(workers, (units, cfg["seed"], bs, kind, mix_w, p_silent, cur_steps), start + 1)
+                if workers > 0 and units is not None else None)
+    step, t_probe = start, time.time()
+    while step < steps:
+        step += 1
+        if minutes and step == start + probe + 1 and start < probe:
+            per_step = (time.time() - t_probe) / probe
+            steps = t["steps"] = max(step, int(minutes * 60 / per_step))
+            log(f"[train] {per_step * 1000:.0f} ms per step: {steps} steps fit in {minutes:g} minutes")
         pool = ex_cur if step <= cur_steps and len(ex_cur) else ex_all
         for g in opt.param_groups:
             g["lr"] = lr_at(step - 1, t)
-        if units is not None:
+        if prefetch is not None:
+            mix, tgt, rois, talking = (None if v is None else torch.from_numpy(v).to(device)
+                                       for v in prefetch.get(step))
+        elif units is not None:
             mix, tgt, rois, talking = (None if v is None else v.to(device) for v in units.batch(
                 rng, bs, kind, mix_w, p_silent, max_talkers=2 if step <= cur_steps else None))
         else:
@@ -461,13 +502,53 @@ def train(cfg: dict) -> dict:
                 f"(2 talkers {v['si_sdri_2spk']:.2f} dB) ({el:.0f} s, ~{eta / 60:.0f} min left)")
         if step % ckpt_every == 0 or step == steps:
             save(step, time.time() - t0)
+    if prefetch is not None:
+        prefetch.close()
     if start >= steps:
         log(f"[train] already at step {start} >= {steps}")
     log(f"[train] saved {out / 'model.pt'}")
     return history
 
 
-def init_select(model: Separator, audio_sd: dict, av_sd: dict) -> None:
+def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None:
+    """A fresh run's starting weights, from other runs (a fresh optimiser and schedule):
+    train.init_select_from {audio, av}: an AV model with select from an audio-only run's separator
+      and an AV run's visual encoder (without "av": random visual weights), see `init_select`;
+    train.init_from: the named run (`--kind audio` runs: its audio-only twin <init_from>-audio, or
+      train.init_from_audio); long runs that span sessions start from the shipped run. Layers the
+      source lacks may only be v4's per-frame blocks, which start as the identity;
+    train.init_optional: a missing source run starts from scratch instead of failing."""
+    def source(name: str):
+        path = run_dir({"name": name}) / "model.pt"
+        if path.is_file():
+            return path, torch.load(path, map_location=device, weights_only=False)["model"]
+        if t.get("init_optional"):
+            log(f"[train] {path} does not exist: starting from scratch (train.init_optional)")
+            return path, None
+        raise FileNotFoundError(f"train: the source run {path} does not exist")
+
+    if t.get("init_select_from"):
+        srcs = t["init_select_from"]
+        (pa, audio_sd), (pv, av_sd) = source(srcs["audio"]), (source(srcs["av"]) if "av" in srcs else (None, None))
+        if audio_sd is not None:
+            init_select(model, audio_sd, av_sd)
+            log(f"[train] separator initialised from {pa}, visual encoder from {pv if av_sd is not None else 'random weights'}")
+        return
+    if not t.get("init_from"):
+        return
+    name = t["init_from"] + (f"-{model.kind}" if cfg.get("run_name") else "")
+    if model.kind == "audio" and t.get("init_from_audio"):
+        name = t["init_from_audio"]
+    path, sd = source(name)
+    if sd is None:
+        return
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if unexpected or any(not k.startswith("post.") for k in missing):
+        raise ValueError(f"train.init_from: {path} does not fit this model (missing {missing}, unexpected {unexpected})")
+    log(f"[train] weights initialised from {path}" + (f" ({len(missing)} new tensors)" if missing else ""))
+
+
+def init_select(model: Separator, audio_sd: dict, av_sd: dict | None) -> None:
     """Initialise an AV model with select from an audio-only model's weights (encoders, GRU,
     decoder and its two masks: the same shapes) and an AV model's visual encoder. The GRU's input
     columns for the visual features start at zero, so the new model first separates exactly as the
@@ -479,6 +560,8 @@ def init_select(model: Separator, audio_sd: dict, av_sd: dict) -> None:
     with torch.no_grad():
         for k, v in sd.items():
             if k.startswith(("vis.", "vis_fc.", "aux.")):
+                if av_sd is None:
+                    continue
                 src = av_sd[k]
             elif k.startswith("sel."):
                 continue

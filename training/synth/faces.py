@@ -26,12 +26,13 @@ import numpy as np
 from PIL import Image
 
 from .. import mouth_crop as MC
+from ..config import SHARED
 from .common import bilinear, inpaint_red_boxes, smooth_noise, smoothstep
 
 ROOT = Path(__file__).resolve().parents[2]
 SPLIT_FILE = ROOT / "training" / "faces_split.json"
 LANDMARKS_FILE = ROOT / "training" / "faces_landmarks.json"
-FACES_DIR = ROOT.parent / "shared" / "data" / "faces"
+FACES_DIR = SHARED / "data" / "faces"
 
 ROI_SIZE = MC.ROI_SIZE  # 48
 VAL_FACE_IDS = ("solvay-03", "solvay-08", "solvay-13", "solvay-17")

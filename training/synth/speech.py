@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import SHARED
 from .common import resample_fft
 
 SR = 16_000
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_SPEECH = ROOT.parent / "shared" / "data" / "speech"
+SHARED_SPEECH = SHARED / "data" / "speech"
 WORDS_FILE = Path("/usr/share/dict/words")
 
 BUILTIN_WORDS = """
