@@ -78,7 +78,7 @@ class OnnxSeparator:
         if n % CHUNK_SAMPLES:
             raise ValueError(f"length {n} is not a multiple of {CHUNK_SAMPLES} samples")
         chunks = n // CHUNK_SAMPLES
-        X = np.stack([S.stft(np.concatenate([np.zeros(PAD), m])) for m in mixtures])  # [B, T, F]
+        X = np.stack([S.stream_stft(m) for m in mixtures])  # [B, T, F]
         inp = np.stack([S.to_model_input(x) for x in X])  # [B, 2, T, F] float32
         state = self.initial_state(B)
         masks = []
@@ -91,6 +91,6 @@ class OnnxSeparator:
             masks.append(m)
         mask = np.concatenate(masks, axis=-2)  # AV [B, 2, T, F]; audio [B, 2 outputs, 2, T, F]
         if self.kind == "av":
-            return np.stack([S.istft(S.apply_mask(mask[b], X[b]), n + PAD)[PAD:] for b in range(B)])
-        return np.stack([[S.istft(S.apply_mask(mask[b, o], X[b]), n + PAD)[PAD:] for o in range(self.outputs)]
+            return np.stack([S.stream_istft(S.apply_mask(mask[b], X[b]), n) for b in range(B)])
+        return np.stack([[S.stream_istft(S.apply_mask(mask[b, o], X[b]), n) for o in range(self.outputs)]
                          for b in range(B)])

@@ -24,7 +24,7 @@ from . import metrics as M
 from . import signal as S
 from .config import data_dir
 from .evaluate import EVAL_DIR
-from .onnx_run import PAD
+from .signal import CHUNK_FRAMES, STREAM_PAD
 from .synth.scene import load_shards
 
 ORACLE_DIR = EVAL_DIR / "oracle"
@@ -34,9 +34,10 @@ MASKS = ("IRM", "PSM", "gain/frame", "gain/chunk")
 def _masks(Sx: np.ndarray, X: np.ndarray) -> dict[str, np.ndarray]:
     R = X - Sx
     es, er = np.sum(np.abs(Sx) ** 2, 1), np.sum(np.abs(R) ** 2, 1)
-    T = len(es) // 4 * 4
+    C = CHUNK_FRAMES
+    T = len(es) // C * C
     chunk = np.ones_like(es)
-    es4, er4 = (v[:T].reshape(-1, 4).sum(1).repeat(4) for v in (es, er))
+    es4, er4 = (v[:T].reshape(-1, C).sum(1).repeat(C) for v in (es, er))
     chunk[:T] = es4 / (es4 + er4 + 1e-12)
     return {"IRM": np.abs(Sx) / (np.abs(Sx) + np.abs(R) + 1e-9),
             "PSM": np.clip(np.real(Sx * np.conj(X)) / (np.abs(X) ** 2 + 1e-9), 0.0, 1.0),
@@ -59,11 +60,11 @@ def score_oracles(data: dict) -> dict:
     scores: dict[str, list[float]] = {k: [] for k in MASKS}
     for s in np.nonzero(data["speaking"].sum(1) == 2)[0]:
         x = data["mixture"][s].astype(np.float64)
-        n, nf = len(x), len(x) - PAD
-        X = S.stft(np.concatenate([np.zeros(PAD), x]))
+        n, nf = len(x), len(x) - STREAM_PAD
+        X = S.stream_stft(x)
         for k in np.nonzero(data["speaking"][s])[0]:
             src = data["sources"][s, k].astype(np.float64)
-            for name, m in _masks(S.stft(np.concatenate([np.zeros(PAD), src])), X).items():
-                y = S.istft(m * X, n + PAD)[PAD:][:nf]
+            for name, m in _masks(S.stream_stft(src), X).items():
+                y = S.stream_istft(m * X, n)[:nf]
                 scores[name].append(float(M.si_sdri(y, src[:nf], x[:nf], zero_mean=True)))
     return {"faces": len(scores["IRM"]), "si_sdri": {k: float(np.mean(v)) for k, v in scores.items()}}

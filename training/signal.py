@@ -91,6 +91,17 @@ def istft(spec: np.ndarray, length: int | None = None) -> np.ndarray:
     return out
 
 
+def stream_stft(x: np.ndarray) -> np.ndarray:
+    """The STFT a stream sees: `x` after STREAM_PAD priming zeros, [len(x) / HOP_LENGTH, N_BINS]
+    for a length that is a multiple of the hop."""
+    return stft(np.concatenate([np.zeros(STREAM_PAD), np.asarray(x, dtype=np.float64)]))
+
+
+def stream_istft(spec: np.ndarray, length: int) -> np.ndarray:
+    """Inverse of `stream_stft`: `length` samples aligned with the input (priming removed)."""
+    return istft(spec, length + STREAM_PAD)[STREAM_PAD:]
+
+
 def compress(spec: np.ndarray, exponent: float = COMPRESS_EXPONENT) -> np.ndarray:
     """|X|^exponent * e^{i angle X}; exactly 0 where |X| == 0."""
     spec = np.asarray(spec, dtype=np.complex128)
