@@ -6,10 +6,21 @@ and the training scenes animate faces and read audio the same way.
 
 from __future__ import annotations
 
+import multiprocessing
 import wave
 from pathlib import Path
 
 import numpy as np
+
+
+def ordered_map(fn, items, workers: int = 1, chunksize: int = 1):
+    """fn over items, results in order; in `workers` forked processes when workers > 1 (fn and
+    the module state it reads are inherited by fork, only items and results are pickled)."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with multiprocessing.get_context("fork").Pool(workers) as procs:
+        yield from procs.imap(fn, items, chunksize=chunksize)
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:

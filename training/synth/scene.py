@@ -12,10 +12,8 @@ depend on the order or the number of scenes generated before it.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import subprocess
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 
 from . import faces as F
 from . import speech as SP
+from .common import ordered_map
 
 SR = 16_000
 FPS = 25
@@ -208,15 +207,13 @@ def synth_split(cfg: SynthConfig, split: str, out_dir: Path, log=print, workers:
     t0 = time.time()
     shards, batch = [], []
     _SCENE_ARGS = (cfg, split, voices, faces)
-    with multiprocessing.get_context("fork").Pool(workers) if workers > 1 else nullcontext() as procs:
-        scenes = procs.imap(_make_scene_at, range(n_total), chunksize=4) if procs else map(_make_scene_at, range(n_total))
-        for i, scene in enumerate(scenes):
-            batch.append(scene)
-            if len(batch) == cfg.scenes_per_shard or i == n_total - 1:
-                _write_shard(out, shards, batch, i, faces, voices)
-                batch = []
-                el = time.time() - t0
-                log(f"  {split}: {i + 1}/{n_total} scenes, {el:.1f} s ({(i + 1) * cfg.clip_seconds / max(el, 1e-9):.1f} s audio/s)")
+    for i, scene in enumerate(ordered_map(_make_scene_at, range(n_total), workers, chunksize=4)):
+        batch.append(scene)
+        if len(batch) == cfg.scenes_per_shard or i == n_total - 1:
+            _write_shard(out, shards, batch, i, faces, voices)
+            batch = []
+            el = time.time() - t0
+            log(f"  {split}: {i + 1}/{n_total} scenes, {el:.1f} s ({(i + 1) * cfg.clip_seconds / max(el, 1e-9):.1f} s audio/s)")
     _SCENE_ARGS = ()
     el = time.time() - t0
     info = {"split": split, "scenes": n_total, "shards": shards, "seconds": round(el, 2),

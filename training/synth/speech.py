@@ -8,11 +8,9 @@ never used for training: `real_voices(split)` hands out disjoint sets for "val" 
 
 from __future__ import annotations
 
-import multiprocessing
 import subprocess
 import tempfile
 import wave
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import SHARED
-from .common import resample_fft
+from .common import ordered_map, resample_fft
 
 SR = 16_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,15 +147,13 @@ def _pool(seed: int, n_voices: int, utts_per_voice: int, words, progress, draw_v
             voices.append(v)
     jobs = [(speak, random_sentence(rng, words), v) for v in voices for _ in range(utts_per_voice)]
     pool, utts = [], []
-    with multiprocessing.get_context("fork").Pool(workers) if workers > 1 else nullcontext() as procs:
-        spoken = procs.imap(_speak_job, jobs, chunksize=utts_per_voice) if procs else map(_speak_job, jobs)
-        for u in spoken:
-            utts.append(u)
-            if len(utts) == utts_per_voice:
-                pool.append([x for x in utts if len(x) > SR // 5])
-                utts = []
-                if progress:
-                    progress(len(pool), len(voices))
+    for u in ordered_map(_speak_job, jobs, workers, chunksize=utts_per_voice):
+        utts.append(u)
+        if len(utts) == utts_per_voice:
+            pool.append([x for x in utts if len(x) > SR // 5])
+            utts = []
+            if progress:
+                progress(len(pool), len(voices))
     return [p for p in pool if p]
 
 
