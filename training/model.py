@@ -149,10 +149,10 @@ class Separator(nn.Module):
         h = self.vis(torch.cat([roi - 0.5, roi - prev], dim=1))
         return torch.tanh(self.vis_fc(h.flatten(1)))
 
-    def _mask(self, h: torch.Tensor, e: torch.Tensor, internal: bool = False):
-        """GRU output [B, n, H] and frame encodings [B, 4 n, E] -> mask [B, 2, T, F] (AV) or
-        [B, 2 outputs, 2, T, F] (audio). internal (AV with select): also the two internal masks
-        [B, 2, 2, T, F]."""
+    def _mask(self, h: torch.Tensor, e: torch.Tensor):
+        """GRU output [B, n, H] and frame encodings [B, 4 n, E] -> (mask [B, 2, T, F] (AV) or
+        [B, 2 outputs, 2, T, F] (audio), and for the AV model with select its two internal masks
+        [B, 2, 2, T, F], else None)."""
         B, n, _ = h.shape
         u = torch.tanh(self.up(h)).reshape(B, n * CHUNK_FRAMES, self.frame_dim)
         z = torch.cat([u, e], dim=2)
@@ -161,13 +161,13 @@ class Separator(nn.Module):
         m = MASK_BOUND * torch.tanh(self.head(z))
         T = n * CHUNK_FRAMES
         if self.kind == "av" and not self.select:
-            return m.reshape(B, T, 2, N_BINS).permute(0, 2, 1, 3)
+            return m.reshape(B, T, 2, N_BINS).permute(0, 2, 1, 3), None
         ms = m.reshape(B, T, self.n_masks, 2, N_BINS)
         if self.kind == "audio":
-            return ms.permute(0, 2, 3, 1, 4)
+            return ms.permute(0, 2, 3, 1, 4), None
         p = torch.softmax(self.sel(z), dim=-1)[..., None, None]  # [B, T, 3, 1, 1]
         mask = (p[:, :, 0] * ms[:, :, 0] + p[:, :, 1] * ms[:, :, 1]).permute(0, 2, 1, 3)
-        return (mask, ms.permute(0, 2, 3, 1, 4)) if internal else mask
+        return mask, ms.permute(0, 2, 3, 1, 4)
 
     # ---------------------------------------------------------------- streaming call
     def forward(self, mix, *args):
@@ -181,7 +181,7 @@ class Separator(nn.Module):
         if self.kind == "av":
             c = torch.cat([c, self._visual(roi, prev)[:, None, :]], dim=2)
         h, g = self.gru(c, gru.transpose(0, 1).contiguous())
-        mask = self._mask(h, e)
+        mask, _ = self._mask(h, e)
         if self.kind == "av":
             return mask, g.transpose(0, 1), roi
         return mask, g.transpose(0, 1)
@@ -208,11 +208,7 @@ class Separator(nn.Module):
                              prev.reshape(B * n, 1, ROI_SIZE, ROI_SIZE)).reshape(B, n, -1)
             c = torch.cat([c, v], dim=2)
         h, _ = self.gru(c)
-        internal = None
-        if self.select:
-            mask, internal = self._mask(h, e, internal=True)
-        else:
-            mask = self._mask(h, e)
+        mask, internal = self._mask(h, e)
         return mask, (self.aux(v)[..., 0] if v is not None else None), internal
 
 

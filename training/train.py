@@ -333,6 +333,11 @@ def load_training_data(cfg: dict) -> dict:
     return {k: np.concatenate(a) for k, a in out.items()}
 
 
+def mixed_batch(units: "UnitPool", rng, step: int, bs: int, kind: str, mix_w, p_silent: float, cur_steps: int):
+    """One step's dynamic mixture (at most 2 talkers during the curriculum)."""
+    return units.batch(rng, bs, kind, mix_w, p_silent, max_talkers=2 if step <= cur_steps else None)
+
+
 _BATCH_ARGS: tuple = ()  # what the batch-making worker processes need (inherited by fork)
 
 
@@ -340,8 +345,7 @@ def _batch_at(step: int):
     """Worker process: the dynamic mixture batch of one step, from that step's own seed (so the
     batches do not depend on which worker makes them, or when)."""
     units, seed, bs, kind, mix_w, p_silent, cur_steps = _BATCH_ARGS
-    rng = np.random.default_rng([seed, 7, step])
-    out = units.batch(rng, bs, kind, mix_w, p_silent, max_talkers=2 if step <= cur_steps else None)
+    out = mixed_batch(units, np.random.default_rng([seed, 7, step]), step, bs, kind, mix_w, p_silent, cur_steps)
     # numpy across the pipe: pickling a tensor runs torch's parallel copy, and an OpenMP pool
     # inherited by fork from a parent that used several threads hangs
     return tuple(None if v is None else v.numpy() for v in out)
@@ -451,7 +455,6 @@ def train(cfg: dict) -> dict:
 
     if start == 0:
         init_weights(model, t, cfg, device, log)
-    if start == 0:
         v = val_metrics(model, val, vex, silent_weight, device=device)
         log(f"[train] step 0 val_loss {v['loss']:.4f} val_si_sdri {v['si_sdri']:.2f} dB "
             f"(2 talkers {v['si_sdri_2spk']:.2f} dB)")
@@ -477,8 +480,8 @@ def train(cfg: dict) -> dict:
             mix, tgt, rois, talking = (None if v is None else torch.from_numpy(v).to(device)
                                        for v in prefetch.get(step))
         elif units is not None:
-            mix, tgt, rois, talking = (None if v is None else v.to(device) for v in units.batch(
-                rng, bs, kind, mix_w, p_silent, max_talkers=2 if step <= cur_steps else None))
+            mix, tgt, rois, talking = (None if v is None else v.to(device) for v in mixed_batch(
+                units, rng, step, bs, kind, mix_w, p_silent, cur_steps))
         else:
             mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
         l_, _ = batch_loss(model, mix, tgt, rois, talking, silent_weight, aux_weight, pit_weight)
