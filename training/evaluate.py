@@ -9,7 +9,9 @@ Definitions (training/metrics.py; signals are the whole clip after the STFT prim
 AV model: one estimate per visible face, scored against that face's own source; face->voice
 assignment accuracy per scene with >= 2 talkers (metrics.assignment_accuracy: the estimate of a
 face must be closer, by SI-SDR, to its own voice than to any other talking voice); for
-visible-but-silent faces the output-to-mixture energy ratio in dB (lower is better).
+visible-but-silent faces the output-to-mixture energy ratio in dB (lower is better). To show what
+assignment errors cost, SI-SDRi is also averaged separately over the faces assigned correctly
+(`si_sdri_assigned`) and wrongly (`si_sdri_misassigned`).
 Audio-only baseline (2 outputs, no face input): each talking source is scored against the output
 that the BEST assignment of outputs to sources gives it (an oracle permutation, which the daemon
 could not know: the baseline's figures are an upper bound for it). In 3-talker scenes the third
@@ -88,13 +90,16 @@ def score(model: OnnxSeparator, data: dict) -> dict:
         add(g, "scenes", 1.0)
         if model.kind == "av":
             scored = []
+            right = M.assigned_correctly(ests[s], sources[s], talking)
             for k in np.nonzero(data["present"][s])[0]:
                 if talking[k]:
                     scored.append(_scores(ests[s, k], sources[s, k], x))
+                    if talking.sum() >= 2:  # what assignment errors cost (the rest's mean)
+                        add(g, "si_sdri_assigned" if right[k] else "si_sdri_misassigned", scored[-1][1])
                 else:
                     add(g, "silent_db", float(10 * np.log10((np.sum(ests[s, k] ** 2) + 1e-12) / (np.sum(x ** 2) + 1e-12))))
             if talking.sum() >= 2:
-                add(g, "assign", M.assignment_accuracy(ests[s], sources[s], talking))
+                add(g, "assign", float(right[talking].mean()))
         else:
             srcs = [sources[s, k] for k in np.nonzero(talking)[0]]
             best, best_sum = None, -np.inf

@@ -53,16 +53,21 @@ def sdri(y, s, x) -> np.ndarray:
     return sdr(y, s) - sdr(x, s)
 
 
-def assignment_accuracy(estimates, sources, talking) -> float:
-    """estimates, sources: [slots, n]; talking: [slots] bool. See the module docstring."""
-    estimates = np.asarray(estimates)
+def assigned_correctly(estimates, sources, talking) -> np.ndarray:
+    """Per face slot (estimates, sources: [slots, n]; talking: [slots] bool): True where the slot
+    talks and its estimate is closest (SI-SDR) to its own source among the talking ones."""
     sources = np.asarray(sources)
     talking = np.asarray(talking, bool)
-    idx = np.nonzero(talking)[0]
-    if len(idx) == 0:
-        return float("nan")
-    correct = 0
-    for k in idx:
+    out = np.zeros(len(talking), bool)
+    for k in np.nonzero(talking)[0]:
         scores = [si_sdr(estimates[k], sources[j]) if talking[j] else -np.inf for j in range(len(sources))]
-        correct += int(np.argmax(scores) == k)
-    return correct / len(idx)
+        out[k] = int(np.argmax(scores)) == k
+    return out
+
+
+def assignment_accuracy(estimates, sources, talking) -> float:
+    """estimates, sources: [slots, n]; talking: [slots] bool. See the module docstring."""
+    talking = np.asarray(talking, bool)
+    if not talking.any():
+        return float("nan")
+    return float(assigned_correctly(estimates, sources, talking)[talking].mean())

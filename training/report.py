@@ -20,8 +20,8 @@ def load(eval_dir: Path = EVAL_DIR) -> list[dict]:
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| model | split | talkers | scenes | SI-SDR (dB) | SI-SDRi (dB) | SDRi (dB) | assignment | silent face (dB re mixture) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | split | talkers | scenes | SI-SDR (dB) | SI-SDRi (dB) | SDRi (dB) | assignment | SI-SDRi, faces assigned right / wrong (dB) | silent face (dB re mixture) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     order = {"test": 0, "test_real": 1}
     for r in sorted(results, key=lambda r: (order.get(r["split"], 9), r["model_kind"] != "av")):
         for grp in ("2spk", "3spk"):
@@ -30,10 +30,11 @@ def table(results: list[dict]) -> str:
                 continue
             assign = f"{d['assign']:.2f}" if "assign" in d else "n/a (oracle)"
             silent = f"{d['silent_db']:.1f}" if "silent_db" in d else "-"
+            split_by = " / ".join(f"{d[k]:.2f}" if k in d else "-" for k in ("si_sdri_assigned", "si_sdri_misassigned"))
             name = "AV" if r["model_kind"] == "av" else "audio-only"
             lines.append(f"| {name} (`{Path(r['model']).name}`) | {r['split']} ({SPLIT_NAMES.get(r['split'], '')}) | "
                          f"{grp[0]} | {d['scenes']} | {d['si_sdr']:.2f} | **{d['si_sdri']:.2f}** | {d['sdri']:.2f} | "
-                         f"{assign} | {silent} |")
+                         f"{assign} | {split_by if 'assign' in d else '-'} | {silent} |")
     return "\n".join(lines)
 
 

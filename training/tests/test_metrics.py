@@ -39,3 +39,6 @@ def test_assignment_accuracy():
     assert M.assignment_accuracy(swapped, src, talking) == 0.0
     half = np.stack([src[0], src[0], src[2]])
     assert M.assignment_accuracy(half, src, talking) == 0.5
+    # per slot: a silent slot is never "assigned correctly", whatever its estimate
+    assert M.assigned_correctly(half, src, talking).tolist() == [True, False, False]
+    assert M.assigned_correctly(src, src, talking).tolist() == [True, True, False]
