@@ -1,4 +1,4 @@
-"""`python -m training synth|train|export|evaluate|oracle|report|bench --config training/configs/<name>.toml`."""
+"""`python -m training synth|train|export|evaluate|oracle|diagnose|report|bench --config training/configs/<name>.toml`."""
 
 from __future__ import annotations
 
@@ -62,6 +62,13 @@ def cmd_oracle(cfg: dict, args) -> int:
     return 0
 
 
+def cmd_diagnose(cfg: dict, args) -> int:
+    from .diagnose import diagnose
+
+    print(json.dumps(diagnose(cfg, split=args.split), indent=1))
+    return 0
+
+
 def cmd_report(cfg: dict, args) -> int:
     from .report import report
 
@@ -78,12 +85,12 @@ def cmd_bench(cfg: dict, args) -> int:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
-    p.add_argument("command", choices=["synth", "train", "export", "evaluate", "oracle", "report", "bench"])
+    p.add_argument("command", choices=["synth", "train", "export", "evaluate", "oracle", "diagnose", "report", "bench"])
     p.add_argument("--config", default="training/configs/cpu.toml")
     p.add_argument("--splits", help="synth: comma-separated subset of the config's splits (default: all of synth.scenes)")
     p.add_argument("--workers", type=int, default=1,
                    help="synth: processes (the data is the same whatever the number)")
-    p.add_argument("--split", default="val", help="evaluate/oracle: val, test (held-out TTS voices), val_real or test_real (real voices)")
+    p.add_argument("--split", default="val", help="evaluate/oracle/diagnose: val, test (held-out TTS voices), val_real or test_real (real voices)")
     p.add_argument("--model", default="models/separator.onnx",
                    help="evaluate/bench: the exported ONNX model (default: the shipped one)")
     p.add_argument("--out", help="export: where to write the ONNX file (default: the run directory)")
@@ -98,7 +105,7 @@ def main(argv=None) -> int:
         cfg["model"]["kind"] = args.kind
         cfg["run_name"] = f"{cfg['name']}-{args.kind}"
     return {"synth": cmd_synth, "train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate,
-            "oracle": cmd_oracle, "report": cmd_report, "bench": cmd_bench}[args.command](cfg, args)
+            "oracle": cmd_oracle, "diagnose": cmd_diagnose, "report": cmd_report, "bench": cmd_bench}[args.command](cfg, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""Where an AV "select" model (v4s) loses against ideal selection: `python -m training diagnose
+--config training/configs/<run>.toml --split test` (PyTorch; the run's model.pt).
+
+For every talking face in the split's 2-talker scenes it scores (SI-SDRi, dB, the final part of the
+clip as in evaluate.py): the mask the face selects (what the exported model returns), each of the
+two internal masks, and the better of them for this face (ideal selection). The gap between
+"selected" and "best internal" is what selection costs; "best internal" against the audio-only
+baseline's oracle-ordered figure says how well the AV model separates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import metrics as M
+from . import signal as S
+from .config import data_dir
+from .onnx_run import PAD
+from .synth.scene import load_shards
+from .train import load_model
+
+
+def diagnose(cfg: dict, split: str = "test") -> dict:
+    model = load_model(cfg)
+    if not model.select:
+        raise SystemExit(f"diagnose: {cfg['name']} is not a select (v4s) AV model")
+    return {"run": cfg["name"], "split": split, **score_selection(model, load_shards(data_dir(cfg) / split))}
+
+
+def score_selection(model, data: dict) -> dict:
+    """Mean SI-SDRi over the talking faces of `data`'s 2-talker scenes (shard layout) for the
+    selected mask, each internal mask and the better internal one."""
+    scenes = np.nonzero(data["speaking"].sum(1) == 2)[0]
+    rows = {"selected": [], "internal_0": [], "internal_1": [], "best_internal": []}
+    for s in scenes:
+        x = data["mixture"][s].astype(np.float64)
+        n = len(x) - PAD
+        X = S.stream_stft(x)
+        inp = torch.from_numpy(S.to_model_input(X))[None]
+        for k in np.nonzero(data["speaking"][s])[0]:
+            rois = torch.from_numpy(data["rois"][s, k].astype(np.float32) / 255.0)[None, :, None]
+            with torch.no_grad():
+                mask, _, internal = model.forward_parts(inp, rois)
+            ests = [mask[0].numpy()] + [internal[0, o].numpy() for o in range(2)]
+            scores = [float(M.si_sdri(S.stream_istft(S.apply_mask(m, X), len(x))[:n], data["sources"][s, k, :n],
+                                      x[:n], zero_mean=True)) for m in ests]
+            rows["selected"].append(scores[0])
+            rows["internal_0"].append(scores[1])
+            rows["internal_1"].append(scores[2])
+            rows["best_internal"].append(max(scores[1:]))
+    return {"faces": len(rows["selected"]), "si_sdri_2spk": {k: round(float(np.mean(v)), 3) for k, v in rows.items()}}
