@@ -2,7 +2,7 @@
 # One GPU lease (the `device` tool; 15 minutes of device time in all), after `bash scripts/gpu-pack.sh`
 # here. From this machine's agent session:
 #   run(command="bash scripts/gpu-train.sh", timeout_s=600,
-#       carry=[".gpu", "training/runs/cpu-select/model.pt", "training/runs/cpu-v4-audio/model.pt"])
+#       carry=[".gpu", "training/runs/cpu-cont/model.pt", "training/runs/cpu-cont-audio/model.pt"])
 # On the device: synthesizes the espeak-ng training data with all cores, then continues the CPU
 # runs (training/configs/gpu.toml) for the AV model and the audio-only baseline side by side on
 # the one GPU, each for train.minutes. What comes back in $OUT: both checkpoints (model.pt) and a
