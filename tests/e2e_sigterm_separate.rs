@@ -28,16 +28,12 @@ fn sigterm_leaves_complete_outputs() {
     // could come before the first frame.
     let wav_path = out.path().join("speaker-0.wav");
     let half_way = 44 + 2 * 16_000 * 2; // header + 2 s of 16-bit mono at 16 kHz
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while std::fs::metadata(&wav_path).map_or(0, |m| m.len()) < half_way {
-        assert!(child.try_wait().unwrap().is_none(), "separate ended early");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no 2 s of output within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let wav_len = || std::fs::metadata(&wav_path).map_or(0, |m| m.len());
+    let reached = wait_until(Duration::from_secs(60), || {
+        wav_len() >= half_way || child.try_wait().unwrap().is_some()
+    });
     assert!(child.try_wait().unwrap().is_none(), "separate ended early");
+    assert!(reached, "no 2 s of output within 60 s");
     let (status, took, stderr) = sigterm_and_wait(&mut child, Duration::from_secs(10));
     eprintln!("SIGTERM -> {status} in {} ms", took.as_millis());
     assert!(status.success(), "{status}\n{stderr}");

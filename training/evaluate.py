@@ -90,15 +90,16 @@ def score(model: OnnxSeparator, data: dict) -> dict:
         add(g, "scenes", 1.0)
         if model.kind == "av":
             scored = []
-            right = M.assigned_correctly(ests[s], sources[s], talking)
+            # with >= 2 talkers: which faces got their own voice, and what the others cost
+            right = M.assigned_correctly(ests[s], sources[s], talking) if talking.sum() >= 2 else None
             for k in np.nonzero(data["present"][s])[0]:
                 if talking[k]:
                     scored.append(_scores(ests[s, k], sources[s, k], x))
-                    if talking.sum() >= 2:  # what assignment errors cost (the rest's mean)
+                    if right is not None:
                         add(g, "si_sdri_assigned" if right[k] else "si_sdri_misassigned", scored[-1][1])
                 else:
                     add(g, "silent_db", float(10 * np.log10((np.sum(ests[s, k] ** 2) + 1e-12) / (np.sum(x ** 2) + 1e-12))))
-            if talking.sum() >= 2:
+            if right is not None:
                 add(g, "assign", float(right[talking].mean()))
         else:
             srcs = [sources[s, k] for k in np.nonzero(talking)[0]]

@@ -30,11 +30,12 @@ def table(results: list[dict]) -> str:
                 continue
             assign = f"{d['assign']:.2f}" if "assign" in d else "n/a (oracle)"
             silent = f"{d['silent_db']:.1f}" if "silent_db" in d else "-"
-            split_by = " / ".join(f"{d[k]:.2f}" if k in d else "-" for k in ("si_sdri_assigned", "si_sdri_misassigned"))
+            split_by = (" / ".join(f"{d[k]:.2f}" if k in d else "-" for k in ("si_sdri_assigned", "si_sdri_misassigned"))
+                        if "assign" in d else "-")
             name = "AV" if r["model_kind"] == "av" else "audio-only"
             lines.append(f"| {name} (`{Path(r['model']).name}`) | {r['split']} ({SPLIT_NAMES.get(r['split'], '')}) | "
                          f"{grp[0]} | {d['scenes']} | {d['si_sdr']:.2f} | **{d['si_sdri']:.2f}** | {d['sdri']:.2f} | "
-                         f"{assign} | {split_by if 'assign' in d else '-'} | {silent} |")
+                         f"{assign} | {split_by} | {silent} |")
     return "\n".join(lines)
 
 

@@ -245,16 +245,21 @@ pub fn free_tcp_addr() -> std::net::SocketAddr {
         .unwrap()
 }
 
-/// Wait until `path` exists (bounded).
-pub fn wait_for_file(path: &Path, limit: Duration) -> bool {
+/// Poll `done` every 5 ms until it holds or `limit` has passed; whether it held.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + limit;
     while Instant::now() < until {
-        if path.is_file() {
+        if done() {
             return true;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     false
+}
+
+/// Wait until `path` exists (bounded).
+pub fn wait_for_file(path: &Path, limit: Duration) -> bool {
+    wait_until(limit, || path.is_file())
 }
 
 /// A base port with `span` free UDP ports above it, different for each caller.
