@@ -5,7 +5,7 @@
 #   lib/      the shared libraries espeak-ng links (pcaudio, pulse, sndfile, ...), copied from
 #             this machine, minus glibc itself (they need GLIBC_2.34 at most),
 #   shared/   the face photos and recordings of ../shared/data that synthesis reads.
-# Idempotent; ~30 MB. Then run scripts/gpu-train.sh through the device tool (see its header).
+# Idempotent; ~20 MB carried (.gpu/debs stays here). Then run scripts/gpu-train.sh through the device tool (see its header).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=.gpu
@@ -19,6 +19,10 @@ if [ ! -x $G/espeak/usr/bin/espeak-ng ]; then
   rm -rf $G/espeak
   for d in $G/debs/*.deb; do dpkg -x "$d" $G/espeak; done
 fi
+# synthesis draws English voices only (training/synth/speech.py BASE_VOICES): the other languages'
+# dictionaries (~10 MB) would only eat into the call's 64 MiB
+find $G/espeak -name '*_dict' ! -name 'en_dict' -delete
+rm -rf $G/espeak/usr/share/doc $G/espeak/usr/share/man
 E=$G/espeak
 for l in $(ldd $E/usr/bin/espeak-ng $E/usr/lib/x86_64-linux-gnu/libespeak-ng.so.1 | awk '/=>/ {print $3}' | sort -u); do
   case $(basename "$l") in libc.so*|libm.so*|ld-linux*|libpthread*|libdl.so*|librt.so*) ;; *) cp -Lu "$l" $G/lib/ ;; esac

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .config import data_dir, run_dir
+from .device_mix import DeviceUnitPool
 from .model import Separator, count_params, flops_per_second
 from .synth.scene import load_shards
 from .signal import COMPRESS_EXPONENT, HOP_LENGTH, N_BINS, N_FFT, STREAM_PAD, WIN_LENGTH
@@ -399,6 +400,7 @@ def train(cfg: dict) -> dict:
         device = "cpu"
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True  # every batch has the same shapes
     model = make_model(cfg).to(device)
     kind = model.kind
     loss = t.get("loss", "sisdr")
@@ -408,6 +410,9 @@ def train(cfg: dict) -> dict:
     aux_weight = float(t.get("aux_weight", 0.0))
     pit_weight = float(t.get("pit_weight", 0.0))
     units = UnitPool(data, cfg.get("synth", {})) if t.get("dynamic_mix", False) else None
+    # train.mix_on_device: the same dynamic mixing as tensor ops on the training device (a GPU
+    # outruns the numpy loader processes), training/device_mix.py
+    dev_units = DeviceUnitPool(data, cfg.get("synth", {}), device) if units and t.get("mix_on_device") else None
     mix_w = t.get("mix_talkers", [1.0, 3.0, 1.0])
     p_silent = float(t.get("p_silent_target", 0.15))
     ex_all = examples(data, kind)
@@ -421,8 +426,9 @@ def train(cfg: dict) -> dict:
                "seconds": []}
     # train.minutes: a time budget instead of a step count (a GPU lease): after `probe` steps the
     # step count is fixed from the measured speed, and the schedule follows it
+    # (timed over steps warm+1 .. warm+probe: the first steps pay for CUDA's start-up)
     minutes = float(t.get("minutes", 0.0))
-    probe = 30
+    warm, probe = 10, 30
     start, elapsed0 = 0, 0.0
     ck_path = out / "ckpt.pt"
     if ck_path.is_file():
@@ -439,7 +445,8 @@ def train(cfg: dict) -> dict:
         f"{flops_per_second(model) / 1e6:.0f} MFLOP per s of audio; {len(ex_all)} train examples "
         f"({len(ex_cur)} with <= 2 talkers, {len(data['mixture'])} scenes), {len(vex)} val examples; "
         f"loss {loss}, lr {t.get('lr', 1e-3)}, batch {bs}, steps {steps}, curriculum {cur_steps}, "
-        f"dynamic mixing {'on: %d talking + %d silent units' % (len(units.talking), len(units.silent)) if units else 'off'}, "
+        f"dynamic mixing {'on: %d talking + %d silent units' % (len(units.talking), len(units.silent)) if units else 'off'}"
+        f"{' (mixed on the device)' if dev_units is not None else ''}, "
         f"aux weight {aux_weight}")
 
     def save(step: int, seconds: float) -> None:
@@ -465,18 +472,27 @@ def train(cfg: dict) -> dict:
     t_last = time.time()
     workers = int(t.get("loader_workers", 0))
     prefetch = (Prefetcher(workers, (units, cfg["seed"], bs, kind, mix_w, p_silent, cur_steps), start + 1)
-                if workers > 0 and units is not None else None)
-    step, t_probe = start, time.time()
+                if workers > 0 and units is not None and dev_units is None else None)
+    gen = None
+    if dev_units is not None:  # a resumed run continues with a generator seeded by its step
+        gen = torch.Generator(device).manual_seed(int(cfg["seed"]) * 1_000_003 + start)
+    step, t_probe, t_begin = start, time.time(), time.time()
     while step < steps:
         step += 1
-        if minutes and step == start + probe + 1 and start < probe:
+        if minutes and start < warm + probe and step == start + warm + 1:
+            t_probe = time.time()
+        if minutes and start < warm + probe and step == start + warm + probe + 1:
             per_step = (time.time() - t_probe) / probe
-            steps = t["steps"] = max(step, int(minutes * 60 / per_step))
+            left = minutes * 60 - (time.time() - t_begin)
+            steps = t["steps"] = max(step, step + int(left / per_step))
             log(f"[train] {per_step * 1000:.0f} ms per step: {steps} steps fit in {minutes:g} minutes")
         pool = ex_cur if step <= cur_steps and len(ex_cur) else ex_all
         for g in opt.param_groups:
             g["lr"] = lr_at(step - 1, t)
-        if prefetch is not None:
+        if dev_units is not None:
+            mix, tgt, rois, talking = dev_units.batch(gen, bs, kind, mix_w, p_silent,
+                                                      max_talkers=2 if step <= cur_steps else None)
+        elif prefetch is not None:
             mix, tgt, rois, talking = (None if v is None else torch.from_numpy(v).to(device)
                                        for v in prefetch.get(step))
         elif units is not None:

@@ -171,3 +171,66 @@ def test_training_splits_merge_with_distinct_voices(tmp_path, monkeypatch):
     assert (v[:, 2] == -1).all()  # silent faces keep "no voice"
     first, second = set(v[:4, :2].ravel()), set(v[4:, :2].ravel())
     assert first and second and not first & second
+
+
+# --- train.mix_on_device: the same dynamic mixing as tensor ops (training/device_mix.py) ---
+
+def test_device_mixing_keeps_audio_and_mouth_in_sync():
+    from training.device_mix import DeviceUnitPool
+
+    pool = DeviceUnitPool(_fake_scenes(), {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]})
+    gen = torch.Generator().manual_seed(1)
+    mix, tgt, rois, talking = pool.batch(gen, 32, "av", [1.0, 0.0, 0.0], p_silent=0.0)
+    assert mix.shape == (32, 3200) and rois.shape == (32, 5, 1, 48, 48) and bool(talking.all())
+    shifts = set()
+    for b in range(32):
+        f0 = int(np.nonzero(np.round(rois[b, :, 0, 0, 0].numpy() * 255) == 0)[0][0])
+        assert float(tgt[b, f0 * 640]) == pytest.approx(10.0, abs=1e-4)
+        shifts.add(f0)
+    assert len(shifts) >= 3  # the shifts vary
+    assert torch.allclose(mix, tgt, atol=1e-3)
+
+
+def test_device_mixing_voices_silent_faces_and_snr():
+    from training.device_mix import DeviceUnitPool
+
+    data = _fake_scenes(n_scenes=6)
+    pool = DeviceUnitPool(data, {"snr_db": [10.0, 10.0], "speaker_gain_db": [-5.0, 5.0]})
+    gen = torch.Generator().manual_seed(2)
+    mix, tgt, rois, talking = pool.batch(gen, 64, "av", [0.0, 1.0, 0.0], p_silent=0.5)
+    silent = ~talking
+    assert 16 < int(silent.sum()) < 48
+    assert float(tgt[silent].abs().max()) == 0.0
+    # a silent face's ROIs are a silent unit's (slot 2 of the fake scenes), not the talker's
+    for b in np.nonzero(silent.numpy())[0][:5]:
+        r = np.round(rois[b, :, 0].numpy() * 255).astype(np.uint8)
+        assert any(np.array_equal(r, np.roll(data["rois"][s, 2], k, axis=0)) for s in range(6) for k in range(5))
+    # two talkers of different voices, noise at exactly 10 dB below the speech
+    mix_a, tgt_a, none, ok = pool.batch(gen, 16, "audio", [1.0, 1.0, 0.0], p_silent=0.0)
+    assert none is None and tgt_a.shape == (16, 2, 3200) and bool(ok.all())
+    assert not any(torch.equal(tgt_a[b, 0], tgt_a[b, 1]) for b in range(16))
+    speech = tgt_a.sum(1)
+    snr = 10 * torch.log10(speech.pow(2).sum(-1) / (mix_a - speech).pow(2).sum(-1))
+    assert torch.allclose(snr, torch.full_like(snr, 10.0), atol=1e-3)
+    # gains within +-5 dB of the unit's own level
+    src_rms = float(np.sqrt(np.mean(data["sources"][:, :2] ** 2)))
+    rms = tgt_a.pow(2).mean(-1).sqrt() / src_rms
+    assert float(rms.min()) > 10 ** (-5.5 / 20) and float(rms.max()) < 10 ** (5.5 / 20)
+
+
+def test_device_noise_matches_the_numpy_noise():
+    """Unit RMS, and on average the same spectral tilt as synth.scene.coloured_noise."""
+    from training.device_mix import DeviceUnitPool
+    from training.synth.scene import coloured_noise
+
+    pool = DeviceUnitPool(_fake_scenes(n=16000, T_=25), {})
+    x = pool.coloured_noise(torch.Generator().manual_seed(3), 400).double()
+    assert torch.allclose(x.pow(2).mean(-1), torch.ones(400, dtype=torch.float64), atol=1e-4)
+    rng = np.random.default_rng(3)
+    y = np.stack([coloured_noise(rng, 16000) for _ in range(400)])
+
+    def tilt(z):  # dB of power below 500 Hz over power above 4 kHz, averaged
+        p = np.abs(np.fft.rfft(z, axis=-1)) ** 2
+        return float(np.mean(10 * np.log10(p[:, 1:500].mean(-1) / p[:, 4000:].mean(-1))))
+
+    assert tilt(x.numpy()) == pytest.approx(tilt(y), abs=1.5)
