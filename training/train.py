@@ -456,7 +456,9 @@ def train(cfg: dict) -> dict:
                     "seconds": seconds, "config": cfg, "steps": steps}, tmp)
         tmp.replace(ck_path)
         # model.pt too is replaced atomically: another run may start from it while this one trains
-        torch.save({"model": model.state_dict(), "config": cfg, "step": step}, out / "model.pt.tmp")
+        # (on the CPU: a GPU run's weights load anywhere, with or without map_location)
+        cpu_sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save({"model": cpu_sd, "config": cfg, "step": step}, out / "model.pt.tmp")
         (out / "model.pt.tmp").replace(out / "model.pt")
         (out / "history.json").write_text(json.dumps(history, indent=1))
 
