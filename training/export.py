@@ -40,6 +40,7 @@ def metadata(model, cfg: dict) -> dict[str, str]:
         "model_kind": model.kind, "config_name": cfg["name"], "mask_outputs": str(model.n_out),
         "parameters": str(count_params(model)), "flops_per_second": str(int(flops_per_second(model))),
         "hidden": str(model.hidden), "gru_layers": str(model.layers), "post_blocks": str(model.post_blocks),
+        "band_head": str(model.band_head),
         "select": str(int(model.select)),
     }
 

@@ -46,6 +46,17 @@ trained with permutation-invariant training (best assignment of its 2 outputs to
 Its wider last layer roughly offsets the AV model's visual encoder and wider GRU input: parameter
 counts within 10 % of each other (tests/test_model.py).
 
+v5 (`band_head` > 0, an experiment so far): a per-frame head that works along frequency. Every
+mask so far came from one Linear of a 384-wide frame vector, which sees the spectrum only through
+the 192-wide frame encoding: it cannot make a per-bin decision from the bin's own neighbourhood
+(which harmonics lie where in this frame). The band head cuts the 257 bins into 17 bands of 16
+(the last padded), gives each band its full-resolution features [re, im, |.|] (48) and a 32-wide
+slice of the frame vector projected for it, runs a shared per-band layer (+ a band position
+vector), one residual convolution across neighbouring bands (kernel 3) and a per-band output of
+16 bins x (re, im) x masks, ADDED to the global head's logits before the tanh. Its output layer
+starts at zero, so a v4/v4s checkpoint loads into v5 and computes the same masks. Per frame, no
+state: streaming is unchanged (lookahead 0). Cost: ~270 MFLOP per second of audio.
+
 `forward_sequence` processes whole utterances in parallel layers (nn.GRU over all chunks); the
 streaming `forward` processes one chunk with explicit state; tests check they agree.
 """
@@ -78,9 +89,43 @@ class FrameBlock(nn.Module):
         return z + self.outer(torch.relu(self.inner(self.norm(z))))
 
 
+BAND = 16  # bins per band of the v5 band head
+BAND_CTX = 32  # width of the frame vector's projection per band
+
+
+class BandHead(nn.Module):
+    """v5: per-band logits from each band's own spectrum and the frame vector (see the module doc).
+    z [B, T, D], feats [B, T, F, 3] -> logits [B, T, n_masks * 2 * F] in the global head's layout."""
+
+    def __init__(self, dim: int, n_masks: int, width: int):
+        super().__init__()
+        self.n_masks, self.width = n_masks, width
+        self.n_bands = -(-N_BINS // BAND)
+        self.ctx = nn.Linear(dim, self.n_bands * BAND_CTX)
+        self.inp = nn.Linear(3 * BAND + BAND_CTX, width)
+        self.pos = nn.Parameter(torch.zeros(self.n_bands, width))
+        self.across = nn.Conv1d(width, width, 3, padding=1)
+        self.out = nn.Linear(width, n_masks * 2 * BAND)
+        with torch.no_grad():
+            self.out.weight.zero_()
+            self.out.bias.zero_()
+
+    def forward(self, z: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        B, T, F, _ = feats.shape
+        nb = self.n_bands
+        f = torch.nn.functional.pad(feats, (0, 0, 0, nb * BAND - F)).reshape(B, T, nb, BAND * 3)
+        c = self.ctx(z).reshape(B, T, nb, BAND_CTX)
+        y = torch.relu(self.inp(torch.cat([f, c], dim=3)) + self.pos)  # [B, T, nb, W]
+        a = self.across(y.reshape(B * T, nb, self.width).transpose(1, 2)).transpose(1, 2)
+        y = y + torch.relu(a).reshape(B, T, nb, self.width)
+        o = self.out(y).reshape(B, T, nb, self.n_masks, 2, BAND).permute(0, 1, 3, 4, 2, 5)
+        return o.reshape(B, T, self.n_masks, 2, nb * BAND)[..., :F].reshape(B, T, self.n_masks * 2 * F)
+
+
 class Separator(nn.Module):
     def __init__(self, kind: str = "av", hidden: int = 384, visual_dim: int = 64, frame_dim: int = 192,
-                 gru_layers: int = 2, post_blocks: int = 0, post_width: int = 512, select: bool = False):
+                 gru_layers: int = 2, post_blocks: int = 0, post_width: int = 512, select: bool = False,
+                 band_head: int = 0):
         super().__init__()
         if kind not in ("av", "audio"):
             raise ValueError(kind)
@@ -110,6 +155,8 @@ class Separator(nn.Module):
         self.up = nn.Linear(hidden, CHUNK_FRAMES * frame_dim)
         self.post = nn.ModuleList(FrameBlock(2 * frame_dim, post_width) for _ in range(post_blocks))
         self.head = nn.Linear(2 * frame_dim, self.n_masks * 2 * N_BINS)
+        self.band_head = band_head
+        self.band = BandHead(2 * frame_dim, self.n_masks, band_head) if band_head else None
         if select:
             # per frame: weights of (internal mask 0, internal mask 1, nothing) for this face;
             # zero at initialisation (a third of each)
@@ -135,21 +182,23 @@ class Separator(nn.Module):
         return {k: torch.zeros(v) for k, v in self.state_shapes(batch).items()}
 
     # ---------------------------------------------------------------- pieces
-    def _frames_in(self, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """[B, 2, T, F] -> (encoded frames [B, T, E], encoded chunks [B, T / 4, H])."""
+    def _frames_in(self, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """[B, 2, T, F] -> (encoded frames [B, T, E], encoded chunks [B, T / 4, H], and for the band
+        head the per-bin features [B, T, F, 3], else None)."""
         B, _, T, _ = mix.shape
         mag = torch.sqrt(mix[:, 0] ** 2 + mix[:, 1] ** 2 + 1e-8)  # [B, T, F]
         x = torch.cat([mix[:, 0], mix[:, 1], mag], dim=2)
         e = torch.relu(self.enc_norm(self.enc(x)))
         c = e.reshape(B, T // CHUNK_FRAMES, CHUNK_FRAMES * self.frame_dim)
-        return e, torch.relu(self.chunk_norm(self.chunk(c)))
+        feats = torch.stack([mix[:, 0], mix[:, 1], mag], dim=3) if self.band is not None else None
+        return e, torch.relu(self.chunk_norm(self.chunk(c))), feats
 
     def _visual(self, roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """roi, prev [N, 1, 48, 48] -> [N, V]."""
         h = self.vis(torch.cat([roi - 0.5, roi - prev], dim=1))
         return torch.tanh(self.vis_fc(h.flatten(1)))
 
-    def _mask(self, h: torch.Tensor, e: torch.Tensor):
+    def _mask(self, h: torch.Tensor, e: torch.Tensor, feats: torch.Tensor | None = None):
         """GRU output [B, n, H] and frame encodings [B, 4 n, E] -> (mask [B, 2, T, F] (AV) or
         [B, 2 outputs, 2, T, F] (audio), and for the AV model with select its two internal masks
         [B, 2, 2, T, F], else None)."""
@@ -158,7 +207,10 @@ class Separator(nn.Module):
         z = torch.cat([u, e], dim=2)
         for block in self.post:
             z = block(z)
-        m = MASK_BOUND * torch.tanh(self.head(z))
+        logits = self.head(z)
+        if self.band is not None:
+            logits = logits + self.band(z, feats)
+        m = MASK_BOUND * torch.tanh(logits)
         T = n * CHUNK_FRAMES
         if self.kind == "av" and not self.select:
             return m.reshape(B, T, 2, N_BINS).permute(0, 2, 1, 3), None
@@ -177,11 +229,11 @@ class Separator(nn.Module):
             roi, gru, prev = args
         else:
             (gru,) = args
-        e, c = self._frames_in(mix)  # c [B, 1, H]
+        e, c, feats = self._frames_in(mix)  # c [B, 1, H]
         if self.kind == "av":
             c = torch.cat([c, self._visual(roi, prev)[:, None, :]], dim=2)
         h, g = self.gru(c, gru.transpose(0, 1).contiguous())
-        mask, _ = self._mask(h, e)
+        mask, _ = self._mask(h, e, feats)
         if self.kind == "av":
             return mask, g.transpose(0, 1), roi
         return mask, g.transpose(0, 1)
@@ -199,7 +251,7 @@ class Separator(nn.Module):
         """`forward_sequence`'s (mask, aux energy prediction or None, internal masks or None); the
         internal masks [B, 2, 2, T, F] exist for the AV model with select (training's PIT term)."""
         B = mix.shape[0]
-        e, c = self._frames_in(mix)
+        e, c, feats = self._frames_in(mix)
         v = None
         if self.kind == "av":
             n = rois.shape[1]
@@ -208,7 +260,7 @@ class Separator(nn.Module):
                              prev.reshape(B * n, 1, ROI_SIZE, ROI_SIZE)).reshape(B, n, -1)
             c = torch.cat([c, v], dim=2)
         h, _ = self.gru(c)
-        mask, internal = self._mask(h, e)
+        mask, internal = self._mask(h, e, feats)
         return mask, (self.aux(v)[..., 0] if v is not None else None), internal
 
 
@@ -227,4 +279,8 @@ def flops_per_second(model: Separator) -> float:
     if model.kind == "av":
         per_chunk += ((16 * 2 * 9 * 24 * 24) + (32 * 16 * 9 * 12 * 12) + (48 * 32 * 9 * 6 * 6)
                       + (64 * 48 * 9 * 3 * 3) + 64 * 9 * V)
+    if model.band is not None:
+        W, nb = model.band_head, model.band.n_bands
+        per_frame += (2 * E * nb * BAND_CTX + nb * (3 * BAND + BAND_CTX) * W + nb * 3 * W * W
+                      + nb * W * model.n_masks * 2 * BAND)
     return 2.0 * (100 * per_frame + 25 * per_chunk)

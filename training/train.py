@@ -60,7 +60,7 @@ def make_model(cfg: dict) -> Separator:
     m = cfg["model"]
     return Separator(m.get("kind", "av"), m.get("hidden", 384), m.get("visual_dim", 64), m.get("frame_dim", 192),
                      m.get("gru_layers", 2), m.get("post_blocks", 0), m.get("post_width", 512),
-                     bool(m.get("select", False)) and m.get("kind", "av") == "av")
+                     bool(m.get("select", False)) and m.get("kind", "av") == "av", int(m.get("band_head", 0)))
 
 
 def _window_padded(dtype=torch.float32, device=None) -> torch.Tensor:
@@ -537,7 +537,8 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
       and an AV run's visual encoder (without "av": random visual weights), see `init_select`;
     train.init_from: the named run (`--kind audio` runs: its audio-only twin <init_from>-audio, or
       train.init_from_audio); long runs that span sessions start from the shipped run. Layers the
-      source lacks may only be v4's per-frame blocks, which start as the identity;
+      source lacks may only be v4's per-frame blocks or v5's band head, which start as the identity
+      (a zero contribution);
     train.init_optional: a missing source run starts from scratch instead of failing."""
     def source(name: str):
         path = run_dir({"name": name}) / "model.pt"
@@ -564,7 +565,7 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
     if sd is None:
         return
     missing, unexpected = model.load_state_dict(sd, strict=False)
-    if unexpected or any(not k.startswith("post.") for k in missing):
+    if unexpected or any(not k.startswith(("post.", "band.")) for k in missing):
         raise ValueError(f"train.init_from: {path} does not fit this model (missing {missing}, unexpected {unexpected})")
     log(f"[train] weights initialised from {path}" + (f" ({len(missing)} new tensors)" if missing else ""))
 

@@ -9,15 +9,17 @@ torch = pytest.importorskip("torch")
 from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE, Separator, count_params, flops_per_second  # noqa: E402
 
 
-def _model(kind, layers=2, post=0, select=False):
+def _model(kind, layers=2, post=0, select=False, band=0):
     """A model whose zero-initialised parts (per-frame blocks: the identity; selection: a third
-    each) are made non-trivial, so that the tests exercise them."""
-    m = Separator(kind, gru_layers=layers, post_blocks=post, select=select)
+    each; the band head: nothing added) are made non-trivial, so that the tests exercise them."""
+    m = Separator(kind, gru_layers=layers, post_blocks=post, select=select, band_head=band)
     with torch.no_grad():
         for block in m.post:
             block.outer.weight.normal_(0.0, 0.05)
         if select:
             m.sel.weight.normal_(0.0, 0.1)
+        if band:
+            m.band.out.weight.normal_(0.0, 0.05)
     return m.eval()
 
 
@@ -28,14 +30,15 @@ def _inputs(B=2, chunks=6, seed=0):
     return mix, rois
 
 
-KINDS = [("av", 1, 0, False), ("audio", 1, 0, False), ("av", 2, 0, False), ("audio", 2, 0, False),
-         ("av", 2, 2, False), ("audio", 2, 2, False), ("av", 2, 2, True)]
+KINDS = [("av", 1, 0, False, 0), ("audio", 1, 0, False, 0), ("av", 2, 0, False, 0), ("audio", 2, 0, False, 0),
+         ("av", 2, 2, False, 0), ("audio", 2, 2, False, 0), ("av", 2, 2, True, 0),
+         ("av", 2, 2, True, 32), ("audio", 2, 2, False, 32)]
 
 
-@pytest.mark.parametrize("kind,layers,post,select", KINDS)
-def test_streaming_equals_whole_utterance(kind, layers, post, select):
+@pytest.mark.parametrize("kind,layers,post,select,band", KINDS)
+def test_streaming_equals_whole_utterance(kind, layers, post, select, band):
     torch.manual_seed(0)
-    m = _model(kind, layers, post, select)
+    m = _model(kind, layers, post, select, band)
     mix, rois = _inputs()
     with torch.no_grad():
         full = m.forward_sequence(mix, rois if kind == "av" else None)
@@ -53,10 +56,10 @@ def test_streaming_equals_whole_utterance(kind, layers, post, select):
     assert torch.allclose(stream, full, atol=1e-5), (stream - full).abs().max()
 
 
-@pytest.mark.parametrize("select", [False, True])
-def test_causal(select):
+@pytest.mark.parametrize("select,band", [(False, 0), (True, 0), (True, 32)])
+def test_causal(select, band):
     torch.manual_seed(0)
-    m = _model("av", post=2, select=select)
+    m = _model("av", post=2, select=select, band=band)
     mix, rois = _inputs()
     mix2, rois2 = mix.clone(), rois.clone()
     mix2[:, :, 12:] += 1.0
@@ -98,6 +101,39 @@ def test_v3_weights_load_into_v4_unchanged():
         assert torch.equal(v3.forward_sequence(mix, rois), v4.forward_sequence(mix, rois))
 
 
+def test_v4s_weights_load_into_v5_unchanged():
+    """v5's band head starts as a zero contribution: a v4s checkpoint (train.init_from) loads with
+    only band.* missing and computes the same masks; a trained band head changes them."""
+    torch.manual_seed(0)
+    v4s = _model("av", post=2, select=True)
+    v5 = Separator("av", post_blocks=2, select=True, band_head=32).eval()
+    missing, unexpected = v5.load_state_dict(v4s.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("band.") for k in missing)
+    mix, rois = _inputs()
+    with torch.no_grad():
+        assert torch.equal(v4s.forward_sequence(mix, rois), v5.forward_sequence(mix, rois))
+        v5.band.out.weight.normal_(0.0, 0.05)
+        assert not torch.allclose(v4s.forward_sequence(mix, rois), v5.forward_sequence(mix, rois))
+
+
+def test_band_head_sees_its_own_band():
+    """A bin's band logits depend on its own band's spectrum (and, through the convolution, on
+    the neighbouring bands) but not on a far band's, beyond what the frame vector carries."""
+    from training.model import BandHead
+
+    torch.manual_seed(0)
+    h = BandHead(8, 1, 16).eval()
+    with torch.no_grad():
+        h.out.weight.normal_(0.0, 0.1)
+        z = torch.randn(1, 2, 8)
+        f = torch.randn(1, 2, N_BINS, 3)
+        g = f.clone()
+        g[:, :, 200:216] += 1.0  # bins of bands 12 and 13: the convolution reaches bands 11-14 (176-239)
+        a, b = h(z, f).reshape(1, 2, 2, N_BINS), h(z, g).reshape(1, 2, 2, N_BINS)
+    d = (a - b).abs().amax(dim=(0, 1, 2))
+    assert float(d[200:216].min()) > 0 and float(d[:176].max()) == 0.0 and float(d[240:].max()) == 0.0
+
+
 def test_select_starts_as_the_audio_only_separator():
     """train.init_select: the select model's internal masks are the audio-only model's, and its
     mask for a face is a third of their sum, until training moves the GRU's visual columns and
@@ -119,24 +155,25 @@ def test_select_starts_as_the_audio_only_separator():
         init_select(m, {**au.state_dict(), "head.bias": torch.zeros(3)}, av.state_dict())
 
 
-@pytest.mark.parametrize("hidden,layers,post,select", [(192, 1, 0, False), (384, 2, 0, False), (384, 2, 2, False),
-                                                       (384, 2, 2, True)])
-def test_budget(hidden, layers, post, select):
-    av = Separator("av", hidden, gru_layers=layers, post_blocks=post, select=select)
-    au = Separator("audio", hidden, gru_layers=layers, post_blocks=post)
+@pytest.mark.parametrize("hidden,layers,post,select,band", [(192, 1, 0, False, 0), (384, 2, 0, False, 0),
+                                                            (384, 2, 2, False, 0), (384, 2, 2, True, 0),
+                                                            (384, 2, 2, True, 128)])
+def test_budget(hidden, layers, post, select, band):
+    av = Separator("av", hidden, gru_layers=layers, post_blocks=post, select=select, band_head=band)
+    au = Separator("audio", hidden, gru_layers=layers, post_blocks=post, band_head=band)
     assert flops_per_second(av) <= 1e9 and flops_per_second(au) <= 1e9
     # "same size": the baseline differs only by the visual encoder (< 10 % of the parameters)
     assert abs(count_params(av) - count_params(au)) < 0.1 * count_params(av)
 
 
-@pytest.mark.parametrize("kind,layers,post,select", KINDS)
-def test_onnx_export_parity(kind, layers, post, select, tmp_path):
+@pytest.mark.parametrize("kind,layers,post,select,band", KINDS)
+def test_onnx_export_parity(kind, layers, post, select, band, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from training.export import PARITY_TOL, export_model, parity
 
     torch.manual_seed(0)
-    m = _model(kind, layers, post, select)
+    m = _model(kind, layers, post, select, band)
     path = tmp_path / "m.onnx"
     export_model(m, {"name": "test"}, path)
     import onnx
