@@ -23,24 +23,23 @@ import math
 import numpy as np
 import torch
 
-SR = 16000
+from .signal import SAMPLE_RATE
 
 
 class DeviceUnitPool:
-    def __init__(self, data: dict, synth: dict, device: str = "cpu"):
-        s, k = np.nonzero(data["present"])
+    """The units of a `train.UnitPool` (its unit numbering, voices, talking/silent split and
+    ranges), copied to `device` once."""
+
+    def __init__(self, pool, device: str = "cpu"):
+        s, k = pool.scene, pool.slot
         self.device = device
-        self.sources = torch.from_numpy(np.ascontiguousarray(data["sources"][s, k])).to(device)  # [U, n]
-        self.rois = torch.from_numpy(np.ascontiguousarray(data["rois"][s, k])).to(device)  # [U, T, H, W] u8
-        self.voice = torch.from_numpy(data["voice_index"][s, k].astype(np.int64)).to(device)
-        talk = data["speaking"][s, k]
-        self.talking = torch.from_numpy(np.nonzero(talk)[0]).to(device)
-        self.silent = torch.from_numpy(np.nonzero(~talk)[0]).to(device)
-        self.snr_db = tuple(synth.get("snr_db", (-5.0, 20.0)))
-        self.gain_db = tuple(synth.get("speaker_gain_db", (-5.0, 5.0)))
-        self.n = self.sources.shape[-1]
-        self.T = self.rois.shape[1]
-        self.hop = self.n // self.T
+        self.sources = torch.from_numpy(pool.sources[s, k]).to(device)  # [U, n]
+        self.rois = torch.from_numpy(pool.rois[s, k]).to(device)  # [U, T, H, W] u8
+        self.voice = torch.from_numpy(pool.voice.astype(np.int64)).to(device)
+        self.talking = torch.from_numpy(pool.talking).to(device)
+        self.silent = torch.from_numpy(pool.silent).to(device)
+        self.snr_db, self.gain_db = pool.snr_db, pool.gain_db
+        self.n, self.T, self.hop = pool.n, pool.T, pool.hop
         if len(torch.unique(self.voice[self.talking])) < 3:
             raise ValueError("DeviceUnitPool: the training data needs talking units of at least 3 voices")
 
@@ -85,7 +84,7 @@ class DeviceUnitPool:
         depth = self._uniform(gen, (bs, 1), 0.0, 0.5)
         rate = self._uniform(gen, (bs, 1), 0.1, 2.0)
         phase = self._uniform(gen, (bs, 1), 0.0, 2 * math.pi)
-        t = torch.arange(self.n, device=self.device) / SR
+        t = torch.arange(self.n, device=self.device) / SAMPLE_RATE
         x = x * (1.0 + depth * torch.sin(2 * math.pi * rate * t[None] + phase))
         return x / (x.pow(2).mean(-1, keepdim=True).sqrt() + 1e-12)
 
@@ -110,14 +109,14 @@ class DeviceUnitPool:
         mix = speech + noise
         if kind == "audio":
             return mix, parts[:, :2].clone(), None, torch.ones(bs, 2, dtype=torch.bool, device=self.device)
-        silent = self._uniform(gen, (bs,), 0.0, 1.0) < p_silent
-        if len(self.silent) == 0:
-            silent[:] = False
-        roi_units = units[:, 0]
+        # a silent face instead of talker 0's (its own unit and shift); none if no unit is silent
+        silent = torch.zeros(bs, dtype=torch.bool, device=self.device)
+        roi_units, roi_shift = units[:, 0], shifts[:, 0]
         if len(self.silent):
+            silent = self._uniform(gen, (bs,), 0.0, 1.0) < p_silent
             pick = self.silent[torch.randint(len(self.silent), (bs,), generator=gen, device=self.device)]
             roi_units = torch.where(silent, pick, roi_units)
-        roi_shift = torch.where(silent, torch.randint(self.T, (bs,), generator=gen, device=self.device), shifts[:, 0])
+            roi_shift = torch.where(silent, torch.randint(self.T, (bs,), generator=gen, device=self.device), roi_shift)
         rois = self._rolled_rois(roi_units, roi_shift).float().div_(255.0)[:, :, None]
         tgt = parts[:, 0] * (~silent)[:, None]
         return mix, tgt, rois, ~silent

@@ -412,7 +412,7 @@ def train(cfg: dict) -> dict:
     units = UnitPool(data, cfg.get("synth", {})) if t.get("dynamic_mix", False) else None
     # train.mix_on_device: the same dynamic mixing as tensor ops on the training device (a GPU
     # outruns the numpy loader processes), training/device_mix.py
-    dev_units = DeviceUnitPool(data, cfg.get("synth", {}), device) if units and t.get("mix_on_device") else None
+    dev_units = DeviceUnitPool(units, device) if units and t.get("mix_on_device") else None
     mix_w = t.get("mix_talkers", [1.0, 3.0, 1.0])
     p_silent = float(t.get("p_silent_target", 0.15))
     ex_all = examples(data, kind)
@@ -478,12 +478,13 @@ def train(cfg: dict) -> dict:
     gen = None
     if dev_units is not None:  # a resumed run continues with a generator seeded by its step
         gen = torch.Generator(device).manual_seed(int(cfg["seed"]) * 1_000_003 + start)
+    timed = bool(minutes) and start < warm + probe  # a time budget whose step count is not fixed yet
     step, t_probe, t_begin = start, time.time(), time.time()
     while step < steps:
         step += 1
-        if minutes and start < warm + probe and step == start + warm + 1:
+        if timed and step == start + warm + 1:
             t_probe = time.time()
-        if minutes and start < warm + probe and step == start + warm + probe + 1:
+        if timed and step == start + warm + probe + 1:
             per_step = (time.time() - t_probe) / probe
             left = minutes * 60 - (time.time() - t_begin)
             steps = t["steps"] = max(step, step + int(left / per_step))

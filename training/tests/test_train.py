@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 from training import metrics as M  # noqa: E402
 from training import signal as S  # noqa: E402
 from training import train as T  # noqa: E402
+from training.device_mix import DeviceUnitPool  # noqa: E402
 from training.model import Separator  # noqa: E402
 
 
@@ -176,9 +177,7 @@ def test_training_splits_merge_with_distinct_voices(tmp_path, monkeypatch):
 # --- train.mix_on_device: the same dynamic mixing as tensor ops (training/device_mix.py) ---
 
 def test_device_mixing_keeps_audio_and_mouth_in_sync():
-    from training.device_mix import DeviceUnitPool
-
-    pool = DeviceUnitPool(_fake_scenes(), {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]})
+    pool = DeviceUnitPool(T.UnitPool(_fake_scenes(), {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]}))
     gen = torch.Generator().manual_seed(1)
     mix, tgt, rois, talking = pool.batch(gen, 32, "av", [1.0, 0.0, 0.0], p_silent=0.0)
     assert mix.shape == (32, 3200) and rois.shape == (32, 5, 1, 48, 48) and bool(talking.all())
@@ -192,10 +191,8 @@ def test_device_mixing_keeps_audio_and_mouth_in_sync():
 
 
 def test_device_mixing_voices_silent_faces_and_snr():
-    from training.device_mix import DeviceUnitPool
-
     data = _fake_scenes(n_scenes=6)
-    pool = DeviceUnitPool(data, {"snr_db": [10.0, 10.0], "speaker_gain_db": [-5.0, 5.0]})
+    pool = DeviceUnitPool(T.UnitPool(data, {"snr_db": [10.0, 10.0], "speaker_gain_db": [-5.0, 5.0]}))
     gen = torch.Generator().manual_seed(2)
     mix, tgt, rois, talking = pool.batch(gen, 64, "av", [0.0, 1.0, 0.0], p_silent=0.5)
     silent = ~talking
@@ -220,10 +217,9 @@ def test_device_mixing_voices_silent_faces_and_snr():
 
 def test_device_noise_matches_the_numpy_noise():
     """Unit RMS, and on average the same spectral tilt as synth.scene.coloured_noise."""
-    from training.device_mix import DeviceUnitPool
     from training.synth.scene import coloured_noise
 
-    pool = DeviceUnitPool(_fake_scenes(n=16000, T_=25), {})
+    pool = DeviceUnitPool(T.UnitPool(_fake_scenes(n=16000, T_=25), {}))
     x = pool.coloured_noise(torch.Generator().manual_seed(3), 400).double()
     assert torch.allclose(x.pow(2).mean(-1), torch.ones(400, dtype=torch.float64), atol=1e-4)
     rng = np.random.default_rng(3)
