@@ -18,8 +18,9 @@ could not know: the baseline's figures are an upper bound for it). In 3-talker s
 voice gets no output and is scored with the mixture itself (SI-SDRi 0 dB).
 Scores cover the final part of each clip: all but its last 352 samples (training/train.py
 `final_part`: a stream never outputs those before the next frames arrive).
-Results are broken down by the number of talkers (1 = speech + noise only) and, for the SNR plot,
-by the scene's speech-to-noise ratio.
+Results are broken down by the number of talkers (1 = speech + noise only) and, in 2-talker
+scenes, by the scene's speech-to-noise ratio (the SNR plot) and by face (`si_sdri_2spk_by_face`:
+the baseline never sees the face, so its column shows how hard that face's voices were).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ SNR_BINS = [(-5, 0), (0, 5), (5, 10), (10, 15), (15, 20)]
 def _scores(y, src, x) -> tuple[float, float, float]:
     return (float(M.si_sdr(y, src, zero_mean=True)), float(M.si_sdri(y, src, x, zero_mean=True)),
             float(M.sdri(y, src, x)))
+
+
+def _face_name(data: dict, s: int, k: int) -> str:
+    """The face id of scene s, slot k (scenes straight from make_scene carry only the index)."""
+    i = int(data["face_index"][s, k])
+    return str(data["face_ids"][i]) if "face_ids" in data else f"face-{i}"
 
 
 def _snr_bin(snr: float) -> str:
@@ -73,6 +80,7 @@ def score(model: OnnxSeparator, data: dict) -> dict:
             groups.setdefault(g, {}).setdefault(key, []).append(v)
 
     snr_curve: dict[str, list[float]] = {}
+    by_face: dict[str, dict[str, list]] = {}  # 2-talker scenes: which faces the model reads well
     n_final = mixtures.shape[1] - PAD
     if model.kind == "av":
         rows = np.argwhere(data["present"])  # (scene, slot)
@@ -89,12 +97,13 @@ def score(model: OnnxSeparator, data: dict) -> dict:
         g = f"{int(talking.sum())}spk"
         add(g, "scenes", 1.0)
         if model.kind == "av":
-            scored = []
+            scored, slots = [], []
             # with >= 2 talkers: which faces got their own voice, and what the others cost
             right = M.assigned_correctly(ests[s], sources[s], talking) if talking.sum() >= 2 else None
             for k in np.nonzero(data["present"][s])[0]:
                 if talking[k]:
                     scored.append(_scores(ests[s, k], sources[s, k], x))
+                    slots.append(k)
                     if right is not None:
                         add(g, "si_sdri_assigned" if right[k] else "si_sdri_misassigned", scored[-1][1])
                 else:
@@ -102,7 +111,8 @@ def score(model: OnnxSeparator, data: dict) -> dict:
             if right is not None:
                 add(g, "assign", float(right[talking].mean()))
         else:
-            srcs = [sources[s, k] for k in np.nonzero(talking)[0]]
+            slots = list(np.nonzero(talking)[0])
+            srcs = [sources[s, k] for k in slots]
             best, best_sum = None, -np.inf
             for perm in itertools.permutations(range(max(outs.shape[1], len(srcs))), len(srcs)):
                 sc = [(_scores(outs[s, o], src, x) if o < outs.shape[1] else _scores(x, src, x))
@@ -111,14 +121,20 @@ def score(model: OnnxSeparator, data: dict) -> dict:
                 if tot > best_sum:
                     best, best_sum = sc, tot
             scored = best
-        for sc in scored:
+        for k, sc in zip(slots, scored):
             for key, v in zip(("si_sdr", "si_sdri", "sdri"), sc):
                 add(g, key, v)
             if talking.sum() == 2:
                 snr_curve.setdefault(_snr_bin(float(data["snr_db"][s])), []).append(sc[1])
+                face = by_face.setdefault(_face_name(data, s, k), {})
+                face.setdefault("si_sdri", []).append(sc[1])
+                if model.kind == "av":
+                    face.setdefault("assign", []).append(float(right[k]))
     out = {"by_talkers": {},
            "si_sdri_2spk_by_snr": {b: {"mean": float(np.mean(v)), "n": len(v)}
-                                   for b, v in sorted(snr_curve.items(), key=lambda kv: float(kv[0].split("..")[0]))}}
+                                   for b, v in sorted(snr_curve.items(), key=lambda kv: float(kv[0].split("..")[0]))},
+           "si_sdri_2spk_by_face": {f: {"n": len(v["si_sdri"]), **{k: float(np.mean(x)) for k, x in v.items()}}
+                                    for f, v in sorted(by_face.items())}}
     for grp in sorted(groups):
         d = {k: (float(np.mean(v)) if k != "scenes" else int(len(v))) for k, v in groups[grp].items()}
         d["talking_slots"] = len(groups[grp].get("si_sdr", []))

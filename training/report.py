@@ -1,4 +1,4 @@
-"""Results table and SI-SDRi-vs-SNR plot from models/eval/*.json: `python -m training report`.
+"""Results tables (by split, oracle masks, by face) and SI-SDRi-vs-SNR plot from models/eval/*.json: `python -m training report`.
 
 Prints the markdown table that models/MODELS.md carries and writes the plot as a small
 hand-written SVG (no plotting library needed in CI).
@@ -85,6 +85,28 @@ def svg_plot(results: list[dict], path: Path = PLOT) -> Path:
     return path
 
 
+def face_table(results: list[dict]) -> str:
+    """2-talker SI-SDRi per held-out face, AV against the baseline, one column pair per split:
+    where the AV model reads a face well and where not (the baseline's column is the voices'
+    difficulty, since it never sees the face)."""
+    cols = []  # (header, {face: text})
+    for split in ("test", "test_real"):
+        rs = {r["model_kind"]: r.get("si_sdri_2spk_by_face", {}) for r in results if r["split"] == split}
+        av, au = rs.get("av", {}), rs.get("audio", {})
+        if not av:
+            continue
+        cols.append((f"{split}: AV (assignment)", {f: f"{v['si_sdri']:.2f} ({v['assign']:.2f})" for f, v in av.items()}))
+        cols.append((f"{split}: audio-only", {f: f"{v['si_sdri']:.2f}" for f, v in au.items()}))
+        cols.append((f"{split}: faces", {f: str(v["n"]) for f, v in av.items()}))
+    if not cols:
+        return ""
+    faces = sorted({f for _, c in cols for f in c})
+    lines = ["| face | " + " | ".join(h for h, _ in cols) + " |", "|---|" + "---|" * len(cols)]
+    for f in faces:
+        lines.append(f"| {f} | " + " | ".join(c.get(f, "-") for _, c in cols) + " |")
+    return "\n".join(lines)
+
+
 def oracle_table(eval_dir: Path = EVAL_DIR) -> str:
     """Oracle masks' SI-SDRi (training/oracle.py) per split, from models/eval/oracle/*.json."""
     from .oracle import MASKS
@@ -105,5 +127,5 @@ def report(eval_dir: Path = EVAL_DIR) -> str:
     if not results:
         raise SystemExit(f"no results in {eval_dir}: run `python -m training evaluate` first")
     svg_plot(results)
-    oracles = oracle_table(eval_dir)
-    return table(results) + ("\n\n" + oracles if oracles else "")
+    oracles, faces = oracle_table(eval_dir), face_table(results)
+    return table(results) + "".join("\n\n" + t for t in (oracles, faces) if t)

@@ -91,9 +91,14 @@ def scenes():
 
 def test_separates_held_out_two_talker_scenes(scenes):
     data = {k: np.stack([sc[k] for sc in scenes]) for k in scenes[0]}
-    r = score(OnnxSeparator(SEPARATOR), data)["by_talkers"]
+    full = score(OnnxSeparator(SEPARATOR), data)
+    r = full["by_talkers"]
     two, every = r["2spk"], r["all"]
     assert two["talking_slots"] >= 10 and "silent_db" in every
+    # the per-face breakdown covers every talking face of the 2-talker scenes, and averages to the total
+    faces = full["si_sdri_2spk_by_face"]
+    assert sum(f["n"] for f in faces.values()) == two["talking_slots"]
+    assert sum(f["n"] * f["si_sdri"] for f in faces.values()) / two["talking_slots"] == pytest.approx(two["si_sdri"])
     print(f"2-talker SI-SDRi {two['si_sdri']:.2f} dB over {two['talking_slots']} faces, assignment "
           f"{every['assign']:.2f}, silent faces {every['silent_db']:.1f} dB")
     assert two["si_sdri"] >= MIN_SI_SDRI_2SPK
