@@ -122,10 +122,25 @@ class BandHead(nn.Module):
         return o.reshape(B, T, self.n_masks, 2, nb * BAND)[..., :F].reshape(B, T, self.n_masks * 2 * F)
 
 
+ROI_NORM_STD = 0.2  # a typical training ROI's contrast (grey / 255): normalised inputs keep v4s's scale
+ROI_NORM_EPS = 0.01  # contrast floor: a flat crop's camera noise is not blown up
+
+
+def roi_normalised(roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+    """v6 visual input: [roi, roi - prev] with the ROI's own mean removed and its contrast
+    scaled to ROI_NORM_STD (the difference with the same factor, so motion keeps its size
+    relative to the picture). Invariant to a camera's brightness and contrast (x -> a x + b on
+    both frames), which the held-out astronaut photo showed the v4s encoder was not."""
+    mu = roi.mean(dim=(1, 2, 3), keepdim=True)
+    sd = torch.sqrt(((roi - mu) ** 2).mean(dim=(1, 2, 3), keepdim=True) + ROI_NORM_EPS ** 2)
+    scale = ROI_NORM_STD / sd
+    return torch.cat([(roi - mu) * scale, (roi - prev) * scale], dim=1)
+
+
 class Separator(nn.Module):
     def __init__(self, kind: str = "av", hidden: int = 384, visual_dim: int = 64, frame_dim: int = 192,
                  gru_layers: int = 2, post_blocks: int = 0, post_width: int = 512, select: bool = False,
-                 band_head: int = 0):
+                 band_head: int = 0, roi_norm: bool = False):
         super().__init__()
         if kind not in ("av", "audio"):
             raise ValueError(kind)
@@ -147,6 +162,7 @@ class Separator(nn.Module):
             )
             self.vis_fc = nn.Linear(64 * 3 * 3, visual_dim)
             self.aux = nn.Linear(visual_dim, 1)  # training only: target energy of the next chunk
+        self.roi_norm = roi_norm and kind == "av"
         self.select = select
         self.n_out = 1 if kind == "av" else AUDIO_OUTPUTS  # masks a call returns
         self.n_masks = AUDIO_OUTPUTS if (kind == "audio" or select) else 1  # masks the head computes
@@ -195,7 +211,11 @@ class Separator(nn.Module):
 
     def _visual(self, roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """roi, prev [N, 1, 48, 48] -> [N, V]."""
-        h = self.vis(torch.cat([roi - 0.5, roi - prev], dim=1))
+        if self.roi_norm:
+            x = roi_normalised(roi, prev)
+        else:
+            x = torch.cat([roi - 0.5, roi - prev], dim=1)
+        h = self.vis(x)
         return torch.tanh(self.vis_fc(h.flatten(1)))
 
     def _mask(self, h: torch.Tensor, e: torch.Tensor, feats: torch.Tensor | None = None):

@@ -33,6 +33,7 @@ import torch
 from .config import data_dir, run_dir
 from .device_mix import DeviceUnitPool
 from .model import Separator, count_params, flops_per_second
+from .roi_augment import augment_rois
 from .synth.scene import load_shards
 from .signal import COMPRESS_EXPONENT, HOP_LENGTH, N_BINS, N_FFT, STREAM_PAD, WIN_LENGTH
 
@@ -60,7 +61,8 @@ def make_model(cfg: dict) -> Separator:
     m = cfg["model"]
     return Separator(m.get("kind", "av"), m.get("hidden", 384), m.get("visual_dim", 64), m.get("frame_dim", 192),
                      m.get("gru_layers", 2), m.get("post_blocks", 0), m.get("post_width", 512),
-                     bool(m.get("select", False)) and m.get("kind", "av") == "av", int(m.get("band_head", 0)))
+                     bool(m.get("select", False)) and m.get("kind", "av") == "av", int(m.get("band_head", 0)),
+                     bool(m.get("roi_norm", False)))
 
 
 def _window_padded(dtype=torch.float32, device=None) -> torch.Tensor:
@@ -414,6 +416,7 @@ def train(cfg: dict) -> dict:
     # outruns the numpy loader processes), training/device_mix.py
     dev_units = DeviceUnitPool(units, device) if units and t.get("mix_on_device") else None
     mix_w = t.get("mix_talkers", [1.0, 3.0, 1.0])
+    roi_aug = bool(t.get("roi_augment", False))  # training/roi_augment.py
     p_silent = float(t.get("p_silent_target", 0.15))
     ex_all = examples(data, kind)
     ex_cur = examples(data, kind, max_talkers=2)
@@ -447,7 +450,7 @@ def train(cfg: dict) -> dict:
         f"loss {loss}, lr {t.get('lr', 1e-3)}, batch {bs}, steps {steps}, curriculum {cur_steps}, "
         f"dynamic mixing {'on: %d talking + %d silent units' % (len(units.talking), len(units.silent)) if units else 'off'}"
         f"{' (mixed on the device)' if dev_units is not None else ''}, "
-        f"aux weight {aux_weight}")
+        f"aux weight {aux_weight}{', ROI camera augmentation' if roi_aug else ''}")
 
     def save(step: int, seconds: float) -> None:
         tmp = out / "ckpt.pt.tmp"
@@ -503,6 +506,8 @@ def train(cfg: dict) -> dict:
                 units, rng, step, bs, kind, mix_w, p_silent, cur_steps))
         else:
             mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
+        if roi_aug and rois is not None:  # a new camera per sequence, seeded by the step (resumable)
+            rois = augment_rois(rois, torch.Generator(rois.device).manual_seed(int(cfg["seed"]) * 7919 + step))
         l_, _ = batch_loss(model, mix, tgt, rois, talking, silent_weight, aux_weight, pit_weight)
         opt.zero_grad()
         l_.backward()

@@ -9,10 +9,10 @@ torch = pytest.importorskip("torch")
 from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE, Separator, count_params, flops_per_second  # noqa: E402
 
 
-def _model(kind, layers=2, post=0, select=False, band=0):
+def _model(kind, layers=2, post=0, select=False, band=0, norm=False):
     """A model whose zero-initialised parts (per-frame blocks: the identity; selection: a third
     each; the band head: nothing added) are made non-trivial, so that the tests exercise them."""
-    m = Separator(kind, gru_layers=layers, post_blocks=post, select=select, band_head=band)
+    m = Separator(kind, gru_layers=layers, post_blocks=post, select=select, band_head=band, roi_norm=norm)
     with torch.no_grad():
         for block in m.post:
             block.outer.weight.normal_(0.0, 0.05)
@@ -30,15 +30,16 @@ def _inputs(B=2, chunks=6, seed=0):
     return mix, rois
 
 
-KINDS = [("av", 1, 0, False, 0), ("audio", 1, 0, False, 0), ("av", 2, 0, False, 0), ("audio", 2, 0, False, 0),
-         ("av", 2, 2, False, 0), ("audio", 2, 2, False, 0), ("av", 2, 2, True, 0),
-         ("av", 2, 2, True, 32), ("audio", 2, 2, False, 32)]
+KINDS = [("av", 1, 0, False, 0, False), ("audio", 1, 0, False, 0, False), ("av", 2, 0, False, 0, False),
+         ("audio", 2, 0, False, 0, False), ("av", 2, 2, False, 0, False), ("audio", 2, 2, False, 0, False),
+         ("av", 2, 2, True, 0, False), ("av", 2, 2, True, 32, False), ("audio", 2, 2, False, 32, False),
+         ("av", 2, 2, True, 0, True), ("av", 2, 2, True, 32, True)]
 
 
-@pytest.mark.parametrize("kind,layers,post,select,band", KINDS)
-def test_streaming_equals_whole_utterance(kind, layers, post, select, band):
+@pytest.mark.parametrize("kind,layers,post,select,band,norm", KINDS)
+def test_streaming_equals_whole_utterance(kind, layers, post, select, band, norm):
     torch.manual_seed(0)
-    m = _model(kind, layers, post, select, band)
+    m = _model(kind, layers, post, select, band, norm)
     mix, rois = _inputs()
     with torch.no_grad():
         full = m.forward_sequence(mix, rois if kind == "av" else None)
@@ -56,10 +57,10 @@ def test_streaming_equals_whole_utterance(kind, layers, post, select, band):
     assert torch.allclose(stream, full, atol=1e-5), (stream - full).abs().max()
 
 
-@pytest.mark.parametrize("select,band", [(False, 0), (True, 0), (True, 32)])
-def test_causal(select, band):
+@pytest.mark.parametrize("select,band,norm", [(False, 0, False), (True, 0, False), (True, 32, False), (True, 0, True)])
+def test_causal(select, band, norm):
     torch.manual_seed(0)
-    m = _model("av", post=2, select=select, band=band)
+    m = _model("av", post=2, select=select, band=band, norm=norm)
     mix, rois = _inputs()
     mix2, rois2 = mix.clone(), rois.clone()
     mix2[:, :, 12:] += 1.0
@@ -116,6 +117,47 @@ def test_v4s_weights_load_into_v5_unchanged():
         assert not torch.allclose(v4s.forward_sequence(mix, rois), v5.forward_sequence(mix, rois))
 
 
+def _stream(m, mix, rois):
+    """Chunk-by-chunk calls with the first ROI as the previous one (no cut at the start)."""
+    st = m.initial_state(mix.shape[0])
+    st["prev_roi"] = rois[:, 0].clone()
+    outs = []
+    for c in range(rois.shape[1]):
+        y, st["gru"], st["prev_roi"] = m(mix[:, :, c * CHUNK_FRAMES:(c + 1) * CHUNK_FRAMES], rois[:, c],
+                                         st["gru"], st["prev_roi"])
+        outs.append(y)
+    return torch.cat(outs, dim=-2)
+
+
+def test_roi_norm_ignores_the_cameras_brightness_and_contrast():
+    """v6 (roi_norm): the same mouth seen darker and flatter (x -> 0.5 x + 0.3, as a different
+    camera gives it) yields the same mask; v4s's raw input does not. Measured against what another
+    face changes in the same model (an untrained model's masks depend on the face only weakly)."""
+    torch.manual_seed(0)
+    mix, rois = _inputs()
+    other = _inputs(seed=1)[1]
+    dim = 0.5 * rois + 0.3
+    ratio = {}
+    with torch.no_grad():
+        for norm in (False, True):
+            m = _model("av", post=2, select=True, norm=norm)
+            a = _stream(m, mix, rois)
+            camera = (a - _stream(m, mix, dim)).abs().max()
+            face = (a - _stream(m, mix, other)).abs().max()
+            ratio[norm] = (camera / face).item()
+    # not exact: the contrast floor ROI_NORM_EPS adds 1e-4 to a variance of ~0.08 (and 0.02)
+    assert ratio[True] < 0.01, ratio
+    assert ratio[False] > 0.1, ratio
+
+
+def test_roi_norm_loads_a_v4s_checkpoint():
+    """roi_norm adds no parameters: a v4s checkpoint loads strictly (train.init_from)."""
+    v4s, v6 = Separator("av", post_blocks=2, select=True), Separator("av", post_blocks=2, select=True, roi_norm=True)
+    v6.load_state_dict(v4s.state_dict(), strict=True)
+    assert count_params(v4s) == count_params(v6)
+    assert not Separator("audio", roi_norm=True).roi_norm  # no face, nothing to normalise
+
+
 def test_band_head_sees_its_own_band():
     """A bin's band logits depend on its own band's spectrum (and, through the convolution, on
     the neighbouring bands) but not on a far band's, beyond what the frame vector carries."""
@@ -166,14 +208,14 @@ def test_budget(hidden, layers, post, select, band):
     assert abs(count_params(av) - count_params(au)) < 0.1 * count_params(av)
 
 
-@pytest.mark.parametrize("kind,layers,post,select,band", KINDS)
-def test_onnx_export_parity(kind, layers, post, select, band, tmp_path):
+@pytest.mark.parametrize("kind,layers,post,select,band,norm", KINDS)
+def test_onnx_export_parity(kind, layers, post, select, band, norm, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from training.export import PARITY_TOL, export_model, parity
 
     torch.manual_seed(0)
-    m = _model(kind, layers, post, select, band)
+    m = _model(kind, layers, post, select, band, norm)
     path = tmp_path / "m.onnx"
     export_model(m, {"name": "test"}, path)
     import onnx

@@ -230,3 +230,26 @@ def test_device_noise_matches_the_numpy_noise():
         return float(np.mean(10 * np.log10(p[:, 1:500].mean(-1) / p[:, 4000:].mean(-1))))
 
     assert tilt(x.numpy()) == pytest.approx(tilt(y), abs=1.5)
+
+
+def test_roi_augmentation_is_one_camera_per_sequence():
+    """train.roi_augment: each sequence gets its own camera (brightness, contrast, gamma,
+    sharpness), the same for all its frames; 8-bit values in [0, 1]; reproducible from the seed."""
+    from training.roi_augment import augment_rois
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(1, 1, 1, 48, 48, generator=g) * 0.6 + 0.2
+    rois = base.expand(64, 10, 1, 48, 48).contiguous()  # the same still frame everywhere
+    out = augment_rois(rois, torch.Generator().manual_seed(5))
+    assert out.shape == rois.shape and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    assert torch.equal(torch.round(out * 255) / 255, out)
+    assert torch.equal(out, augment_rois(rois, torch.Generator().manual_seed(5)))
+    means = out.mean(dim=(2, 3, 4))  # [sequence, frame]
+    contrast = out.std(dim=(2, 3, 4))
+    # across sequences the camera moves the picture a lot; within one it stays (noise only)
+    assert float(means.std(dim=0).mean()) > 0.05 and float(means.std(dim=1).max()) < 0.005
+    assert float(contrast.std(dim=0).mean()) > 0.03 and float(contrast.std(dim=1).max()) < 0.005
+    # and the mouth is still the mouth: every output correlates with its input picture
+    x = (base - base.mean()).flatten()
+    corr = [float(torch.dot(x, (o - o.mean()).flatten()) / (x.norm() * (o - o.mean()).norm())) for o in out[:, 0]]
+    assert min(corr) > 0.5

@@ -1,0 +1,47 @@
+"""Camera augmentation of mouth ROIs, drawn afresh for every training batch (train.roi_augment).
+
+The synthesized scenes already vary each face a little (training/synth/faces.py: landmark noise,
++-30 grey levels, contrast 0.7..1.3, a mild blur), but that draw is frozen into the scenes, and
+every training face comes from one blurred 1927 photo. The held-out astronaut photo (sharp,
+bright, teeth showing) is outside that range, and the v4s model scored 0 dB on its faces while
+the held-out Solvay faces scored 3-7 dB (MODELS.md). So every batch gets a new camera per
+sequence: gamma, sharpening or blur, contrast, brightness and sensor noise, then 8-bit rounding
+as the daemon's crop delivers it. Per sequence, not per frame: a camera does not change its
+response between two frames, and the model reads motion from frame differences.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+GAMMA = (0.5, 2.0)  # log-uniform
+SHARPEN = (-1.0, 2.0)  # x + a (x - blur(x)): -1 is a 3x3 binomial blur, 2 a strong unsharp mask
+CONTRAST = (0.6, 1.6)  # log-uniform, about mid-grey
+BRIGHTNESS = 0.15  # +- grey / 255
+NOISE = 0.03  # sensor noise std, uniform in [0, NOISE] per sequence
+
+
+def _blur3(x: torch.Tensor) -> torch.Tensor:
+    """3x3 binomial blur with edge replication; x [N, 1, H, W]."""
+    k1 = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype, device=x.device)
+    k = (k1[:, None] * k1[None, :])[None, None]
+    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), k)
+
+
+def augment_rois(rois: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """rois [B, n, 1, H, W] in [0, 1] -> the same sequences through a random camera each."""
+    B, n, _, H, W = rois.shape
+    dev, dt = rois.device, rois.dtype
+
+    def draw(lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(B, 1, 1, 1, 1, generator=gen, device=dev, dtype=dt)
+
+    x = rois.clamp(0.0, 1.0) ** torch.exp(draw(math.log(GAMMA[0]), math.log(GAMMA[1])))
+    a = draw(*SHARPEN)
+    x = x + a * (x - _blur3(x.reshape(B * n, 1, H, W)).reshape(B, n, 1, H, W))
+    x = (x - 0.5) * torch.exp(draw(math.log(CONTRAST[0]), math.log(CONTRAST[1]))) + 0.5
+    x = x + draw(-BRIGHTNESS, BRIGHTNESS)
+    x = x + draw(0.0, NOISE) * torch.randn(x.shape, generator=gen, device=dev, dtype=dt)
+    return torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
