@@ -44,7 +44,7 @@ def cmd_evaluate(cfg: dict, args) -> int:
     from .onnx_run import ModelError
 
     try:
-        print(json.dumps(evaluate(cfg, split=args.split, model_path=args.model), indent=1))
+        print(json.dumps(evaluate(cfg, split=args.split, model_path=args.model, camera=args.camera), indent=1))
     except (ModelError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -93,6 +93,9 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="val", help="evaluate/oracle/diagnose: val, test (held-out TTS voices), val_real or test_real (real voices)")
     p.add_argument("--model", default="models/separator.onnx",
                    help="evaluate/bench: the exported ONNX model (default: the shipped one)")
+    p.add_argument("--camera", choices=["shift"],
+                   help="evaluate: the faces through other cameras (training/camera_shift.py; for model "
+                        "selection on val without the held-out faces); writes models/eval/camera/")
     p.add_argument("--out", help="export: where to write the ONNX file (default: the run directory)")
     p.add_argument("--kind", choices=["av", "audio"],
                    help="train/export/evaluate: override model.kind; the run goes to "

@@ -57,6 +57,14 @@ vector), one residual convolution across neighbouring bands (kernel 3) and a per
 starts at zero, so a v4/v4s checkpoint loads into v5 and computes the same masks. Per frame, no
 state: streaming is unchanged (lookahead 0). Cost: ~270 MFLOP per second of audio.
 
+v6 (`roi_norm`, AV only): the visual encoder reads each ROI with its own mean removed and its
+contrast scaled to a fixed level (`roi_normalised`; the difference to the previous ROI with the
+same factor). Every training face comes from one blurred 1927 photo, and the v4s encoder, which
+read raw grey levels, failed on the held-out astronaut photo (bright, sharp): 0 dB there against
+3-7 dB on the held-out Solvay faces. No parameters and no state: the input contract (grey / 255)
+is unchanged, and a v4s checkpoint loads as it is. Training pairs it with a random camera per
+sequence (training/roi_augment.py).
+
 `forward_sequence` processes whole utterances in parallel layers (nn.GRU over all chunks); the
 streaming `forward` processes one chunk with explicit state; tests check they agree.
 """

@@ -5,8 +5,9 @@ The synthesized scenes already vary each face a little (training/synth/faces.py:
 every training face comes from one blurred 1927 photo. The held-out astronaut photo (sharp,
 bright, teeth showing) is outside that range, and the v4s model scored 0 dB on its faces while
 the held-out Solvay faces scored 3-7 dB (MODELS.md). So every batch gets a new camera per
-sequence: gamma, sharpening or blur, contrast, brightness and sensor noise, then 8-bit rounding
-as the daemon's crop delivers it. Per sequence, not per frame: a camera does not change its
+sequence: distance (with train.roi_low_res, half of the sequences are seen with fewer pixels),
+gamma, sharpening or blur, contrast, brightness and sensor noise, then 8-bit rounding as the
+daemon's crop delivers it. Per sequence, not per frame: a camera does not change its
 response between two frames, and the model reads motion from frame differences.
 """
 
@@ -21,6 +22,10 @@ SHARPEN = (-1.0, 2.0)  # x + a (x - blur(x)): -1 is a 3x3 binomial blur, 2 a str
 CONTRAST = (0.6, 1.6)  # log-uniform, about mid-grey
 BRIGHTNESS = 0.15  # +- grey / 255
 NOISE = 0.03  # sensor noise std, uniform in [0, NOISE] per sequence
+# A far face: the detector's crop upsamples fewer camera pixels. With probability P_LOW_RES a
+# sequence is shrunk by a factor in LOW_RES (area average) and enlarged back (bilinear).
+P_LOW_RES = 0.5
+LOW_RES = (1.3, 3.0)
 
 
 def _blur3(x: torch.Tensor) -> torch.Tensor:
@@ -30,10 +35,26 @@ def _blur3(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), k)
 
 
-def augment_rois(rois: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """rois [B, n, 1, H, W] in [0, 1] -> the same sequences through a random camera each."""
+def _low_res(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """x [n, 1, H, W] seen with `factor` times fewer pixels per side, back at H x W."""
+    H, W = x.shape[-2:]
+    small = (max(int(round(H / factor)), 4), max(int(round(W / factor)), 4))
+    down = torch.nn.functional.interpolate(x, size=small, mode="area")
+    return torch.nn.functional.interpolate(down, size=(H, W), mode="bilinear", align_corners=False)
+
+
+def augment_rois(rois: torch.Tensor, gen: torch.Generator, low_res: bool = True) -> torch.Tensor:
+    """rois [B, n, 1, H, W] in [0, 1] -> the same sequences through a random camera each
+    (low_res: also at a random distance, see P_LOW_RES)."""
     B, n, _, H, W = rois.shape
     dev, dt = rois.device, rois.dtype
+    if low_res:
+        far = torch.rand(B, generator=gen, device=dev) < P_LOW_RES
+        factors = LOW_RES[0] + (LOW_RES[1] - LOW_RES[0]) * torch.rand(B, generator=gen, device=dev)
+        if bool(far.any()):
+            rois = rois.clone()
+            for b in torch.nonzero(far).flatten().tolist():  # at most B small resizes per batch
+                rois[b] = _low_res(rois[b], float(factors[b]))
 
     def draw(lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(B, 1, 1, 1, 1, generator=gen, device=dev, dtype=dt)

@@ -417,6 +417,7 @@ def train(cfg: dict) -> dict:
     dev_units = DeviceUnitPool(units, device) if units and t.get("mix_on_device") else None
     mix_w = t.get("mix_talkers", [1.0, 3.0, 1.0])
     roi_aug = bool(t.get("roi_augment", False))  # training/roi_augment.py
+    roi_low_res = bool(t.get("roi_low_res", True))  # (exp-face trained without it)
     p_silent = float(t.get("p_silent_target", 0.15))
     ex_all = examples(data, kind)
     ex_cur = examples(data, kind, max_talkers=2)
@@ -507,7 +508,8 @@ def train(cfg: dict) -> dict:
         else:
             mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
         if roi_aug and rois is not None:  # a new camera per sequence, seeded by the step (resumable)
-            rois = augment_rois(rois, torch.Generator(rois.device).manual_seed(int(cfg["seed"]) * 7919 + step))
+            rois = augment_rois(rois, torch.Generator(rois.device).manual_seed(int(cfg["seed"]) * 7919 + step),
+                                low_res=roi_low_res)
         l_, _ = batch_loss(model, mix, tgt, rois, talking, silent_weight, aux_weight, pit_weight)
         opt.zero_grad()
         l_.backward()

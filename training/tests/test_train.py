@@ -240,10 +240,10 @@ def test_roi_augmentation_is_one_camera_per_sequence():
     g = torch.Generator().manual_seed(0)
     base = torch.rand(1, 1, 1, 48, 48, generator=g) * 0.6 + 0.2
     rois = base.expand(64, 10, 1, 48, 48).contiguous()  # the same still frame everywhere
-    out = augment_rois(rois, torch.Generator().manual_seed(5))
+    out = augment_rois(rois, torch.Generator().manual_seed(5), low_res=False)
     assert out.shape == rois.shape and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
     assert torch.equal(torch.round(out * 255) / 255, out)
-    assert torch.equal(out, augment_rois(rois, torch.Generator().manual_seed(5)))
+    assert torch.equal(out, augment_rois(rois, torch.Generator().manual_seed(5), low_res=False))
     means = out.mean(dim=(2, 3, 4))  # [sequence, frame]
     contrast = out.std(dim=(2, 3, 4))
     # across sequences the camera moves the picture a lot; within one it stays (noise only)
@@ -253,3 +253,23 @@ def test_roi_augmentation_is_one_camera_per_sequence():
     x = (base - base.mean()).flatten()
     corr = [float(torch.dot(x, (o - o.mean()).flatten()) / (x.norm() * (o - o.mean()).norm())) for o in out[:, 0]]
     assert min(corr) > 0.5
+
+
+def test_roi_augmentation_far_faces_lose_detail(monkeypatch):
+    """roi_augment's low-resolution camera: P_LOW_RES of the sequences lose fine detail (the mean
+    pixel-to-pixel difference), the others are untouched (the other camera steps set neutral)."""
+    from training import roi_augment as A
+
+    g = torch.Generator().manual_seed(0)
+    fine = torch.round(torch.rand(1, 1, 48, 48, generator=g) * 255) / 255
+    detail = lambda x: x.diff(dim=-1).abs().mean(dim=(-3, -2, -1))  # noqa: E731
+    assert float(detail(A._low_res(fine, 3.0))) < 0.5 * float(detail(fine))
+    for name, neutral in (("GAMMA", (1.0, 1.0)), ("SHARPEN", (0.0, 0.0)), ("CONTRAST", (1.0, 1.0)),
+                          ("BRIGHTNESS", 0.0), ("NOISE", 0.0)):
+        monkeypatch.setattr(A, name, neutral)
+    rois = fine[None].expand(400, 2, 1, 48, 48).contiguous()
+    out = A.augment_rois(rois, torch.Generator().manual_seed(1))
+    changed = (out - rois).abs().amax(dim=(1, 2, 3, 4)) > 1e-6
+    assert abs(float(changed.float().mean()) - A.P_LOW_RES) < 0.1
+    assert torch.equal(out[~changed], rois[~changed])
+    assert float(detail(out[changed]).max()) < 0.8 * float(detail(fine))
