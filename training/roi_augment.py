@@ -35,12 +35,19 @@ def _blur3(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), k)
 
 
+def _small_side(side: int, factor: float) -> int:
+    return max(int(round(side / factor)), 4)
+
+
 def _low_res(x: torch.Tensor, factor: float) -> torch.Tensor:
     """x [n, 1, H, W] seen with `factor` times fewer pixels per side, back at H x W."""
     H, W = x.shape[-2:]
-    small = (max(int(round(H / factor)), 4), max(int(round(W / factor)), 4))
+    return _resized(x, (_small_side(H, factor), _small_side(W, factor)))
+
+
+def _resized(x: torch.Tensor, small: tuple[int, int]) -> torch.Tensor:
     down = torch.nn.functional.interpolate(x, size=small, mode="area")
-    return torch.nn.functional.interpolate(down, size=(H, W), mode="bilinear", align_corners=False)
+    return torch.nn.functional.interpolate(down, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def augment_rois(rois: torch.Tensor, gen: torch.Generator, low_res: bool = True) -> torch.Tensor:
@@ -53,8 +60,14 @@ def augment_rois(rois: torch.Tensor, gen: torch.Generator, low_res: bool = True)
         factors = LOW_RES[0] + (LOW_RES[1] - LOW_RES[0]) * torch.rand(B, generator=gen, device=dev)
         if bool(far.any()):
             rois = rois.clone()
-            for b in torch.nonzero(far).flatten().tolist():  # at most B small resizes per batch
-                rois[b] = _low_res(rois[b], float(factors[b]))
+            # one resize per distinct small size (a few dozen at most), not one per sequence
+            sizes: dict[tuple[int, int], list[int]] = {}
+            for b in torch.nonzero(far).flatten().tolist():
+                f = float(factors[b])
+                sizes.setdefault((_small_side(H, f), _small_side(W, f)), []).append(b)
+            for small, rows in sizes.items():
+                x = rois[rows].reshape(len(rows) * n, 1, H, W)
+                rois[rows] = _resized(x, small).reshape(len(rows), n, 1, H, W)
 
     def draw(lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(B, 1, 1, 1, 1, generator=gen, device=dev, dtype=dt)
