@@ -1,5 +1,6 @@
 //! `avsepd faces INPUT [--json] [--min-size PX] [--every K]`: faces in a still image (boxes,
-//! scores, landmarks) or tracked through a video (ids per frame), in input pixels.
+//! scores, landmarks) or tracked through a video (ids, boxes and landmarks per frame), in input
+//! pixels.
 
 use anyhow::Result;
 use avsepd::vision::detector::{CenterFace, DetectorConfig};
@@ -142,7 +143,10 @@ fn video(args: &FacesArgs) -> Result<ExitCode> {
         if args.json {
             let list: Vec<_> = faces
                 .iter()
-                .map(|f| json!({"track_id": f.track_id, "box": round_box(&f.bbox), "score": r3(f.score), "offered": f.offered}))
+                .map(|f| {
+                    json!({"track_id": f.track_id, "box": round_box(&f.bbox), "score": r3(f.score),
+                           "landmarks": f.landmarks.map(|p| p.map(r1)), "offered": f.offered})
+                })
                 .collect();
             frames_json.push(json!({"pts": pts, "faces": list}));
         }
