@@ -3,16 +3,14 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn faces_json_on_astronaut() {
-    let Some(p) = common::shared_data("faces/astronaut.png") else {
-        return;
-    };
+/// `avsepd faces INPUT --json`, which must succeed, parsed.
+fn faces_json(input: &Path) -> serde_json::Value {
     let out = Command::new(common::avsepd())
         .arg("faces")
-        .arg(&p)
+        .arg(input)
         .arg("--json")
         .output()
         .unwrap();
@@ -21,15 +19,26 @@ fn faces_json_on_astronaut() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let faces = v["faces"].as_array().unwrap();
-    assert_eq!(faces.len(), 1);
-    let b: Vec<f64> = faces[0]["box"]
-        .as_array()
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
         .unwrap()
         .iter()
         .map(|x| x.as_f64().unwrap())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn faces_json_on_astronaut() {
+    let Some(p) = common::shared_data("faces/astronaut.png") else {
+        return;
+    };
+    let v = faces_json(&p);
+    let faces = v["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 1);
+    let b = floats(&faces[0]["box"]);
     assert!(
         b[0] >= 0.0 && b[2] <= 512.0 && b[0] < b[2] && b[1] < b[3],
         "{b:?}"
@@ -39,33 +48,16 @@ fn faces_json_on_astronaut() {
 
 #[test]
 fn faces_json_on_the_demo_clip_has_landmarks_in_the_box() {
-    let clip = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/demo.mp4");
-    let out = Command::new(common::avsepd())
-        .arg("faces")
-        .arg(&clip)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = faces_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/demo.mp4"));
     let frames = v["frames"].as_array().unwrap();
     assert!(frames.len() > 100, "{} frames", frames.len());
     let mut faces = 0;
     for f in frames.iter().flat_map(|fr| fr["faces"].as_array().unwrap()) {
-        let b: Vec<f64> = f["box"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect();
+        let b = floats(&f["box"]);
         let lm = f["landmarks"].as_array().unwrap();
         assert_eq!(lm.len(), 5);
-        for p in lm {
-            let (x, y) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+        for p in lm.iter().map(floats) {
+            let (x, y) = (p[0], p[1]);
             // eyes, nose and mouth corners lie inside the face box (a pixel of slack for rounding)
             assert!(
                 x >= b[0] - 1.0 && x <= b[2] + 1.0 && y >= b[1] - 1.0 && y <= b[3] + 1.0,

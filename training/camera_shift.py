@@ -15,14 +15,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from .synth.common import blur3
+
 CAMERAS = ("bright", "sharp", "far")
-
-
-def _blur3(x: np.ndarray) -> np.ndarray:
-    """3x3 binomial blur over the last two axes, edges replicated."""
-    p = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)], mode="edge")
-    rows = 0.25 * p[..., :-2, :] + 0.5 * p[..., 1:-1, :] + 0.25 * p[..., 2:, :]
-    return 0.25 * rows[..., :-2] + 0.5 * rows[..., 1:-1] + 0.25 * rows[..., 2:]
 
 
 def camera(rois: np.ndarray, name: str) -> np.ndarray:
@@ -31,7 +26,7 @@ def camera(rois: np.ndarray, name: str) -> np.ndarray:
     if name == "bright":  # a brighter exposure with more contrast (mean grey ~100 -> ~150)
         x = (x ** 0.6 - 0.5) * 1.2 + 0.5
     elif name == "sharp":  # a sharper lens: unsharp mask
-        x = x + 1.5 * (x - _blur3(x))
+        x = x + 1.5 * (x - blur3(x))
     elif name == "far":  # 2.5x fewer pixels per side, enlarged back by the crop
         h, w = x.shape[-2:]
         small = (round(w / 2.5), round(h / 2.5))

@@ -45,6 +45,17 @@ def resample_fft(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return np.fft.irfft(spec, n_out) * (n_out / len(x))
 
 
+def blur3(x: np.ndarray) -> np.ndarray:
+    """3x3 binomial blur ([1, 2, 1] / 4 down the rows, then along them) over the last two axes,
+    edges replicated: a camera's mild softness (faces.py) and the "sharp" yardstick's unsharp
+    mask (camera_shift.py)."""
+    pad = [(0, 0)] * (x.ndim - 2)
+    p = np.pad(x, pad + [(1, 1), (0, 0)], mode="edge")
+    rows = 0.25 * p[..., :-2, :] + 0.5 * p[..., 1:-1, :] + 0.25 * p[..., 2:, :]
+    p = np.pad(rows, pad + [(0, 0), (1, 1)], mode="edge")
+    return 0.25 * p[..., :-2] + 0.5 * p[..., 1:-1] + 0.25 * p[..., 2:]
+
+
 def smooth_noise(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
     """Unit-variance-ish low-pass noise (moving average of white noise)."""
     w = rng.standard_normal(n + width)

@@ -27,7 +27,7 @@ from PIL import Image
 
 from .. import mouth_crop as MC
 from ..config import SHARED
-from .common import bilinear, inpaint_red_boxes, smooth_noise, smoothstep
+from .common import bilinear, blur3, inpaint_red_boxes, smooth_noise, smoothstep
 
 ROOT = Path(__file__).resolve().parents[2]
 SPLIT_FILE = ROOT / "training" / "faces_split.json"
@@ -209,13 +209,9 @@ def render_mouth_rois(face: Face, openings: np.ndarray, rng: np.random.Generator
     out = np.empty((T, ROI_SIZE, ROI_SIZE))
     for t in range(T):
         img = animate(face, float(openings[t]), drop_scale, max_jaw_drop)
-        if blur > 0.05:  # separable 3-tap blur, strength by blend
-            p = np.pad(img, ((1, 1), (0, 0)), mode="edge")
-            b1 = 0.25 * p[:-2] + 0.5 * p[1:-1] + 0.25 * p[2:]
-            p = np.pad(b1, ((0, 0), (1, 1)), mode="edge")
-            b2 = 0.25 * p[:, :-2] + 0.5 * p[:, 1:-1] + 0.25 * p[:, 2:]
+        if blur > 0.05:  # 3x3 binomial blur, strength by blend
             w = min(blur, 1.0)
-            img = (1 - w) * img + w * b2
+            img = (1 - w) * img + w * blur3(img)
         out[t] = MC.mouth_crop_grey(img, bbox, base + off[t])
     if flip:
         out = out[:, :, ::-1]
