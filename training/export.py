@@ -24,17 +24,19 @@ from .train import load_model
 PARITY_TOL = 1e-4
 
 
-def io_names(kind: str) -> tuple[list[str], list[str], list[str], list[str]]:
-    states = ["state_gru"] + (["state_prev_roi"] if kind == "av" else [])
+def io_names(kind: str, lookahead: int = 0) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(inputs, outputs, state inputs, state outputs), in the order of `Separator.forward`."""
+    states = (["state_gru"] + (["state_prev_roi"] if kind == "av" else [])
+              + (["state_h_hist", "state_e_hist"] if lookahead else []))
     inputs = ["mix"] + (["roi"] if kind == "av" else []) + states
     outputs = ["mask"] + [s + "_out" for s in states]
     return inputs, outputs, states, [s + "_out" for s in states]
 
 
 def metadata(model, cfg: dict) -> dict[str, str]:
-    inputs, outputs, states, states_out = io_names(model.kind)
+    inputs, outputs, states, states_out = io_names(model.kind, model.lookahead)
     return {
-        **EXPECTED_META,
+        **EXPECTED_META, "lookahead_frames": str(model.lookahead_frames),
         "state_inputs": ",".join(states), "state_outputs": ",".join(states_out),
         "inputs": ",".join(inputs), "outputs": ",".join(outputs),
         "model_kind": model.kind, "config_name": cfg["name"], "mask_outputs": str(model.n_out),
@@ -53,13 +55,13 @@ def example_inputs(model, batch: int = 2, seed: int = 0) -> list[torch.Tensor]:
     xs = [mix]
     if model.kind == "av":
         xs.append(torch.rand(batch, 1, ROI_SIZE, ROI_SIZE, generator=g))
-    return xs + [st["gru"]] + ([st["prev_roi"]] if model.kind == "av" else [])
+    return xs + list(st.values())  # state_shapes' order is forward's
 
 
 def export_model(model, cfg: dict, path, opset: int = 17) -> None:
     import onnx
 
-    inputs, outputs, _, _ = io_names(model.kind)
+    inputs, outputs, _, _ = io_names(model.kind, model.lookahead)
     dyn = {n: {0: "batch"} for n in inputs + outputs}
     with torch.no_grad():
         try:
@@ -86,7 +88,7 @@ def parity(model, path, batch: int = 3, chunks: int = 5) -> float:
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    inputs, outputs, _, _ = io_names(model.kind)
+    inputs, outputs, _, _ = io_names(model.kind, model.lookahead)
     xs = example_inputs(model, batch)
     state_t = xs[2:] if model.kind == "av" else xs[1:]
     state_o = [t.numpy() for t in state_t]

@@ -65,6 +65,16 @@ read raw grey levels, failed on the held-out astronaut photo (bright, sharp): 0 
 is unchanged, and a v4s checkpoint loads as it is. Training pairs it with a random camera per
 sequence (training/roi_augment.py).
 
+v7 (`lookahead` = L chunks, 0-2): the mask of chunk t is computed one call per chunk later, L
+calls after its last frame came in (lookahead_frames = 4 L: 40 or 80 ms; the issue allows up to
+80 ms). A causal model must decide a frame's mask before it hears how the syllable goes on; with
+L chunks more, the frame decoder sees the GRU's outputs of chunks t .. t + L: its input becomes
+tanh(up(h_t) + sum_k ahead_k(h_(t+k))), with each `ahead_k` starting at zero, so a v6 checkpoint
+loads and computes the same masks, L chunks late. Streaming keeps the last L GRU outputs and
+the last 4 L frame encodings as state ("h_hist", "e_hist"). Whole utterances are padded at the
+end with L chunks of zero input (and the last ROI repeated): the same as streaming L such
+chunks after the last one. Cost: L x 2 x 384 x 768 per chunk, 15 MFLOP per second each.
+
 `forward_sequence` processes whole utterances in parallel layers (nn.GRU over all chunks); the
 streaming `forward` processes one chunk with explicit state; tests check they agree.
 """
@@ -79,6 +89,7 @@ from .signal import CHUNK_FRAMES, N_BINS
 
 AUDIO_OUTPUTS = 2
 MASK_BOUND = 2.0
+MAX_LOOKAHEAD = 2  # chunks: 80 ms
 
 
 class FrameBlock(nn.Module):
@@ -148,13 +159,16 @@ def roi_normalised(roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
 class Separator(nn.Module):
     def __init__(self, kind: str = "av", hidden: int = 384, visual_dim: int = 64, frame_dim: int = 192,
                  gru_layers: int = 2, post_blocks: int = 0, post_width: int = 512, select: bool = False,
-                 band_head: int = 0, roi_norm: bool = False):
+                 band_head: int = 0, roi_norm: bool = False, lookahead: int = 0):
         super().__init__()
         if kind not in ("av", "audio"):
             raise ValueError(kind)
         if select and kind != "av":
             raise ValueError("select applies to the AV model only")
+        if not 0 <= lookahead <= MAX_LOOKAHEAD:
+            raise ValueError(f"lookahead {lookahead} chunks: 0 to {MAX_LOOKAHEAD} (80 ms)")
         self.kind, self.hidden, self.visual_dim, self.frame_dim = kind, hidden, visual_dim, frame_dim
+        self.lookahead = lookahead
         self.layers = gru_layers
         self.post_blocks, self.post_width = post_blocks, post_width
         self.enc = nn.Linear(3 * N_BINS, frame_dim)
@@ -177,9 +191,15 @@ class Separator(nn.Module):
         self.gru_in = hidden + (visual_dim if kind == "av" else 0)
         self.gru = nn.GRU(self.gru_in, hidden, num_layers=gru_layers, batch_first=True)
         self.up = nn.Linear(hidden, CHUNK_FRAMES * frame_dim)
+        # v7: what the next `lookahead` chunks add to chunk t's frame vectors; zero at first (v6)
+        self.ahead = nn.ModuleList(nn.Linear(hidden, CHUNK_FRAMES * frame_dim, bias=False) for _ in range(lookahead))
+        for lin in self.ahead:
+            nn.init.zeros_(lin.weight)
         self.post = nn.ModuleList(FrameBlock(2 * frame_dim, post_width) for _ in range(post_blocks))
         self.head = nn.Linear(2 * frame_dim, self.n_masks * 2 * N_BINS)
         self.band_head = band_head
+        if band_head and lookahead:
+            raise ValueError("band_head with lookahead: the band head's features have no history state")
         self.band = BandHead(2 * frame_dim, self.n_masks, band_head) if band_head else None
         if select:
             # per frame: weights of (internal mask 0, internal mask 1, nothing) for this face;
@@ -200,7 +220,14 @@ class Separator(nn.Module):
         s = {"gru": (batch, self.layers, self.hidden)}
         if self.kind == "av":
             s["prev_roi"] = (batch, 1, ROI_SIZE, ROI_SIZE)
+        if self.lookahead:
+            s["h_hist"] = (batch, self.lookahead, self.hidden)
+            s["e_hist"] = (batch, self.lookahead * CHUNK_FRAMES, self.frame_dim)
         return s
+
+    @property
+    def lookahead_frames(self) -> int:
+        return self.lookahead * CHUNK_FRAMES
 
     def initial_state(self, batch: int) -> dict[str, torch.Tensor]:
         return {k: torch.zeros(v) for k, v in self.state_shapes(batch).items()}
@@ -227,11 +254,15 @@ class Separator(nn.Module):
         return torch.tanh(self.vis_fc(h.flatten(1)))
 
     def _mask(self, h: torch.Tensor, e: torch.Tensor, feats: torch.Tensor | None = None):
-        """GRU output [B, n, H] and frame encodings [B, 4 n, E] -> (mask [B, 2, T, F] (AV) or
+        """GRU output [B, n + lookahead, H] and frame encodings [B, 4 n, E] -> (mask [B, 2, T, F] (AV) or
         [B, 2 outputs, 2, T, F] (audio), and for the AV model with select its two internal masks
         [B, 2, 2, T, F], else None)."""
-        B, n, _ = h.shape
-        u = torch.tanh(self.up(h)).reshape(B, n * CHUNK_FRAMES, self.frame_dim)
+        B = h.shape[0]
+        n = e.shape[1] // CHUNK_FRAMES  # h has n + lookahead chunks (v7)
+        pre = self.up(h[:, :n])
+        for k, lin in enumerate(self.ahead, start=1):
+            pre = pre + lin(h[:, k:k + n])
+        u = torch.tanh(pre).reshape(B, n * CHUNK_FRAMES, self.frame_dim)
         z = torch.cat([u, e], dim=2)
         for block in self.post:
             z = block(z)
@@ -251,20 +282,26 @@ class Separator(nn.Module):
 
     # ---------------------------------------------------------------- streaming call
     def forward(self, mix, *args):
-        """AV: forward(mix, roi, gru, prev_roi); audio: forward(mix, gru).
-        Returns (mask, gru'[, prev_roi'])."""
+        """AV: forward(mix, roi, gru, prev_roi[, h_hist, e_hist]); audio: forward(mix, gru[, h_hist,
+        e_hist]) (the histories with lookahead, v7). Returns (mask, gru'[, prev_roi'][, h_hist',
+        e_hist']); with lookahead L the mask is that of the chunk given L calls earlier."""
         if self.kind == "av":
-            roi, gru, prev = args
+            roi, gru, prev, *hist = args
         else:
-            (gru,) = args
+            gru, *hist = args
         e, c, feats = self._frames_in(mix)  # c [B, 1, H]
         if self.kind == "av":
             c = torch.cat([c, self._visual(roi, prev)[:, None, :]], dim=2)
         h, g = self.gru(c, gru.transpose(0, 1).contiguous())
+        out = [g.transpose(0, 1)] + ([roi] if self.kind == "av" else [])
+        if self.lookahead:
+            h_hist, e_hist = hist
+            h = torch.cat([h_hist, h], dim=1)  # chunks t - L .. t
+            e = torch.cat([e_hist, e], dim=1)
+            out += [h[:, 1:], e[:, CHUNK_FRAMES:]]
+            e = e[:, :CHUNK_FRAMES]  # chunk t - L's frames
         mask, _ = self._mask(h, e, feats)
-        if self.kind == "av":
-            return mask, g.transpose(0, 1), roi
-        return mask, g.transpose(0, 1)
+        return (mask, *out)
 
     # ---------------------------------------------------------------- whole utterance
     def forward_sequence(self, mix: torch.Tensor, rois: torch.Tensor | None = None, with_aux: bool = False):
@@ -278,8 +315,13 @@ class Separator(nn.Module):
     def forward_parts(self, mix: torch.Tensor, rois: torch.Tensor | None = None):
         """`forward_sequence`'s (mask, aux energy prediction or None, internal masks or None); the
         internal masks [B, 2, 2, T, F] exist for the AV model with select (training's PIT term)."""
-        B = mix.shape[0]
+        B, T = mix.shape[0], mix.shape[2]
+        if self.lookahead:  # the stream goes on for L chunks of zero input, the face stays (v7)
+            mix = torch.nn.functional.pad(mix, (0, 0, 0, self.lookahead_frames))
+            if rois is not None:
+                rois = torch.cat([rois] + [rois[:, -1:]] * self.lookahead, dim=1)
         e, c, feats = self._frames_in(mix)
+        e = e[:, :T]
         v = None
         if self.kind == "av":
             n = rois.shape[1]
@@ -289,7 +331,8 @@ class Separator(nn.Module):
             c = torch.cat([c, v], dim=2)
         h, _ = self.gru(c)
         mask, internal = self._mask(h, e, feats)
-        return mask, (self.aux(v)[..., 0] if v is not None else None), internal
+        n = T // CHUNK_FRAMES
+        return mask, (self.aux(v[:, :n])[..., 0] if v is not None else None), internal
 
 
 def count_params(model: nn.Module) -> int:
@@ -303,7 +346,7 @@ def flops_per_second(model: Separator) -> float:
     per_frame = (3 * N_BINS * E + 2 * E * 2 * N_BINS * model.n_masks + model.post_blocks * 2 * (2 * E) * model.post_width
                  + (2 * E * 3 if model.select else 0))
     gru = 3 * H * (model.gru_in + H) + (L - 1) * 3 * H * (2 * H)
-    per_chunk = CHUNK_FRAMES * E * H + gru + H * CHUNK_FRAMES * E
+    per_chunk = CHUNK_FRAMES * E * H + gru + (1 + model.lookahead) * H * CHUNK_FRAMES * E
     if model.kind == "av":
         per_chunk += ((16 * 2 * 9 * 24 * 24) + (32 * 16 * 9 * 12 * 12) + (48 * 32 * 9 * 6 * 6)
                       + (64 * 48 * 9 * 3 * 3) + 64 * 9 * V)

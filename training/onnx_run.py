@@ -6,6 +6,11 @@ mixture [B, 2, 4, 257], for the AV model that chunk's mouth ROI [B, 1, 48, 48] (
 the state tensors; out come the complex mask(s) and the new states. Signals are left-padded with
 PAD = 352 zeros (the streaming STFT's priming) so that 640 F samples give exactly 4 F frames and
 chunk f ends with video frame f.
+
+A model with look-ahead (metadata lookahead_frames = 4 L, L whole chunks, at most 80 ms) returns
+the mask of the chunk it was given L calls earlier; at the end of a signal it is flushed with L
+chunks of zero input and the last ROI repeated (as training pads), and its first L masks, which
+belong to no chunk of the signal, are dropped.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ CHUNK_SAMPLES = CHUNK_FRAMES * S.HOP_LENGTH  # 640
 # metadata the signal and call contracts fix: the exporter writes them, loading checks them
 EXPECTED_META = {
     "sample_rate": str(S.SAMPLE_RATE), "n_fft": str(S.N_FFT), "win_length": str(S.WIN_LENGTH),
-    "hop_length": str(S.HOP_LENGTH), "chunk_frames": str(CHUNK_FRAMES), "lookahead_frames": "0",
+    "hop_length": str(S.HOP_LENGTH), "chunk_frames": str(CHUNK_FRAMES),
     "compress_exponent": str(S.COMPRESS_EXPONENT), "roi_size": str(ROI_SIZE),
 }
+# look-ahead a model may have: whole chunks, at most 80 ms (the issue's bound)
+ALLOWED_LOOKAHEAD_FRAMES = ("0", str(CHUNK_FRAMES), str(2 * CHUNK_FRAMES))
 
 
 class ModelError(RuntimeError):
@@ -51,6 +58,10 @@ class OnnxSeparator:
         for k, v in EXPECTED_META.items():
             if self.meta.get(k) != v:
                 raise ModelError(f"{self.path}: metadata {k} = {self.meta.get(k)!r}, the signal contract needs {v!r}")
+        if self.meta.get("lookahead_frames") not in ALLOWED_LOOKAHEAD_FRAMES:
+            raise ModelError(f"{self.path}: metadata lookahead_frames = {self.meta.get('lookahead_frames')!r}, "
+                             f"the call contract allows {', '.join(ALLOWED_LOOKAHEAD_FRAMES)}")
+        self.lookahead_chunks = int(self.meta["lookahead_frames"]) // CHUNK_FRAMES
         self.kind = self.meta["model_kind"]
         self.outputs = int(self.meta["mask_outputs"])
         self.input_names = self.meta["inputs"].split(",")
@@ -80,16 +91,18 @@ class OnnxSeparator:
         chunks = n // CHUNK_SAMPLES
         X = np.stack([S.stream_stft(m) for m in mixtures])  # [B, T, F]
         inp = np.stack([S.to_model_input(x) for x in X])  # [B, 2, T, F] float32
+        L = self.lookahead_chunks
+        inp = np.concatenate([inp, np.zeros((B, 2, L * CHUNK_FRAMES, inp.shape[-1]), np.float32)], axis=2)
         state = self.initial_state(B)
         masks = []
-        for c in range(chunks):
+        for c in range(chunks + L):
             sl = slice(c * CHUNK_FRAMES, (c + 1) * CHUNK_FRAMES)
             roi = None
             if self.kind == "av":
-                roi = (rois[:, c, None].astype(np.float32) / 255.0)
+                roi = (rois[:, min(c, chunks - 1), None].astype(np.float32) / 255.0)
             m, state = self.call(np.ascontiguousarray(inp[:, :, sl]), roi, state)
             masks.append(m)
-        mask = np.concatenate(masks, axis=-2)  # AV [B, 2, T, F]; audio [B, 2 outputs, 2, T, F]
+        mask = np.concatenate(masks[L:], axis=-2)  # AV [B, 2, T, F]; audio [B, 2 outputs, 2, T, F]
         if self.kind == "av":
             return np.stack([S.stream_istft(S.apply_mask(mask[b], X[b]), n) for b in range(B)])
         return np.stack([[S.stream_istft(S.apply_mask(mask[b, o], X[b]), n) for o in range(self.outputs)]

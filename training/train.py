@@ -62,7 +62,7 @@ def make_model(cfg: dict) -> Separator:
     return Separator(m.get("kind", "av"), m.get("hidden", 384), m.get("visual_dim", 64), m.get("frame_dim", 192),
                      m.get("gru_layers", 2), m.get("post_blocks", 0), m.get("post_width", 512),
                      bool(m.get("select", False)) and m.get("kind", "av") == "av", int(m.get("band_head", 0)),
-                     bool(m.get("roi_norm", False)))
+                     bool(m.get("roi_norm", False)), int(m.get("lookahead", 0)))
 
 
 def _window_padded(dtype=torch.float32, device=None) -> torch.Tensor:
@@ -545,8 +545,8 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
       and an AV run's visual encoder (without "av": random visual weights), see `init_select`;
     train.init_from: the named run (`--kind audio` runs: its audio-only twin <init_from>-audio, or
       train.init_from_audio); long runs that span sessions start from the shipped run. Layers the
-      source lacks may only be v4's per-frame blocks or v5's band head, which start as the identity
-      (a zero contribution);
+      source lacks may only be v4's per-frame blocks, v5's band head or v7's look-ahead layers, which
+      start as the identity (a zero contribution);
     train.init_optional: a missing source run starts from scratch instead of failing."""
     def source(name: str):
         path = run_dir({"name": name}) / "model.pt"
@@ -573,7 +573,7 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
     if sd is None:
         return
     missing, unexpected = model.load_state_dict(sd, strict=False)
-    if unexpected or any(not k.startswith(("post.", "band.")) for k in missing):
+    if unexpected or any(not k.startswith(("post.", "band.", "ahead.")) for k in missing):
         raise ValueError(f"train.init_from: {path} does not fit this model (missing {missing}, unexpected {unexpected})")
     log(f"[train] weights initialised from {path}" + (f" ({len(missing)} new tensors)" if missing else ""))
 

@@ -9,11 +9,15 @@ torch = pytest.importorskip("torch")
 from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE, Separator, count_params, flops_per_second  # noqa: E402
 
 
-def _model(kind, layers=2, post=0, select=False, band=0, norm=False):
+def _model(kind, layers=2, post=0, select=False, band=0, norm=False, look=0):
     """A model whose zero-initialised parts (per-frame blocks: the identity; selection: a third
-    each; the band head: nothing added) are made non-trivial, so that the tests exercise them."""
-    m = Separator(kind, gru_layers=layers, post_blocks=post, select=select, band_head=band, roi_norm=norm)
+    each; the band head and the look-ahead layers: nothing added) are made non-trivial, so that the
+    tests exercise them."""
+    m = Separator(kind, gru_layers=layers, post_blocks=post, select=select, band_head=band, roi_norm=norm,
+                  lookahead=look)
     with torch.no_grad():
+        for lin in m.ahead:
+            lin.weight.normal_(0.0, 0.05)
         for block in m.post:
             block.outer.weight.normal_(0.0, 0.05)
         if select:
@@ -34,33 +38,39 @@ KINDS = [("av", 1, 0, False, 0, False), ("audio", 1, 0, False, 0, False), ("av",
          ("audio", 2, 0, False, 0, False), ("av", 2, 2, False, 0, False), ("audio", 2, 2, False, 0, False),
          ("av", 2, 2, True, 0, False), ("av", 2, 2, True, 32, False), ("audio", 2, 2, False, 32, False),
          ("av", 2, 2, True, 0, True), ("av", 2, 2, True, 32, True)]
+KINDS = [k + (0,) for k in KINDS] + [("av", 2, 2, True, 0, True, 2), ("av", 2, 2, True, 0, True, 1),
+                                     ("audio", 2, 2, False, 0, False, 2)]  # ... + lookahead (v7)
 
 
-@pytest.mark.parametrize("kind,layers,post,select,band,norm", KINDS)
-def test_streaming_equals_whole_utterance(kind, layers, post, select, band, norm):
+@pytest.mark.parametrize("kind,layers,post,select,band,norm,look", KINDS)
+def test_streaming_equals_whole_utterance(kind, layers, post, select, band, norm, look):
+    """Chunk by chunk with explicit state, flushed with `look` chunks of zero input (the face
+    kept), equals the whole utterance; a look-ahead model's first `look` masks are dropped."""
     torch.manual_seed(0)
-    m = _model(kind, layers, post, select, band, norm)
+    m = _model(kind, layers, post, select, band, norm, look)
     mix, rois = _inputs()
+    n = rois.shape[1]
     with torch.no_grad():
         full = m.forward_sequence(mix, rois if kind == "av" else None)
-        st = m.initial_state(mix.shape[0])
+        states = list(m.initial_state(mix.shape[0]).values())
         outs = []
-        for c in range(rois.shape[1]):
-            x = mix[:, :, c * CHUNK_FRAMES:(c + 1) * CHUNK_FRAMES]
-            if kind == "av":
-                y, st["gru"], st["prev_roi"] = m(x, rois[:, c], st["gru"], st["prev_roi"])
-            else:
-                y, st["gru"] = m(x, st["gru"])
+        for c in range(n + look):
+            x = mix[:, :, c * CHUNK_FRAMES:(c + 1) * CHUNK_FRAMES] if c < n else torch.zeros_like(mix[:, :, :CHUNK_FRAMES])
+            face = [rois[:, min(c, n - 1)]] if kind == "av" else []
+            y, *states = m(x, *face, *states)
             outs.append(y)
-    stream = torch.cat(outs, dim=-2)
+    stream = torch.cat(outs[look:], dim=-2)
     assert stream.shape == ((2, 2, 24, N_BINS) if kind == "av" else (2, 2, 2, 24, N_BINS))
     assert torch.allclose(stream, full, atol=1e-5), (stream - full).abs().max()
 
 
-@pytest.mark.parametrize("select,band,norm", [(False, 0, False), (True, 0, False), (True, 32, False), (True, 0, True)])
-def test_causal(select, band, norm):
+@pytest.mark.parametrize("select,band,norm,look", [(False, 0, False, 0), (True, 0, False, 0), (True, 32, False, 0),
+                                                   (True, 0, True, 0), (True, 0, True, 1), (True, 0, True, 2)])
+def test_causal(select, band, norm, look):
+    """Changing the input from chunk 3 on leaves the masks of chunks before 3 - look unchanged
+    and changes those after (a look-ahead model sees `look` chunks further)."""
     torch.manual_seed(0)
-    m = _model("av", post=2, select=select, band=band, norm=norm)
+    m = _model("av", post=2, select=select, band=band, norm=norm, look=look)
     mix, rois = _inputs()
     mix2, rois2 = mix.clone(), rois.clone()
     mix2[:, :, 12:] += 1.0
@@ -68,8 +78,11 @@ def test_causal(select, band, norm):
     with torch.no_grad():
         a = m.forward_sequence(mix, rois)
         b = m.forward_sequence(mix2, rois2)
-    assert torch.equal(a[:, :, :12], b[:, :, :12])
-    assert not torch.allclose(a[:, :, 12:], b[:, :, 12:])
+    kept = (3 - look) * CHUNK_FRAMES
+    assert torch.equal(a[:, :, :kept], b[:, :, :kept])
+    for c in range(3 - look, 6):  # every later chunk sees the change
+        sl = slice(c * CHUNK_FRAMES, (c + 1) * CHUNK_FRAMES)
+        assert not torch.allclose(a[:, :, sl], b[:, :, sl]), c
 
 
 def test_batch_rows_independent():
@@ -208,14 +221,14 @@ def test_budget(hidden, layers, post, select, band):
     assert abs(count_params(av) - count_params(au)) < 0.1 * count_params(av)
 
 
-@pytest.mark.parametrize("kind,layers,post,select,band,norm", KINDS)
-def test_onnx_export_parity(kind, layers, post, select, band, norm, tmp_path):
+@pytest.mark.parametrize("kind,layers,post,select,band,norm,look", KINDS)
+def test_onnx_export_parity(kind, layers, post, select, band, norm, look, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from training.export import PARITY_TOL, export_model, parity
 
     torch.manual_seed(0)
-    m = _model(kind, layers, post, select, band, norm)
+    m = _model(kind, layers, post, select, band, norm, look)
     path = tmp_path / "m.onnx"
     export_model(m, {"name": "test"}, path)
     import onnx
@@ -225,6 +238,7 @@ def test_onnx_export_parity(kind, layers, post, select, band, norm, tmp_path):
                 "compress_exponent", "roi_size", "state_inputs", "state_outputs", "inputs", "outputs"):
         assert key in meta, key
     assert meta["chunk_frames"] == "4" and meta["n_fft"] == "512" and meta["roi_size"] == "48"
+    assert meta["lookahead_frames"] == str(4 * look)
     assert parity(m, path) <= PARITY_TOL
     # the numpy/ONNX Runtime streaming runner (what CI and `make eval` use) agrees with PyTorch on
     # whole signals
@@ -240,3 +254,30 @@ def test_onnx_export_parity(kind, layers, post, select, band, norm, tmp_path):
     got = OnnxSeparator(path).separate(mix.double().numpy(), rois.numpy().astype("uint8"))
     assert got.shape == ref.shape
     assert abs(got - ref).max() <= 1e-4 * max(1.0, abs(ref).max())
+
+
+def test_v6_weights_load_into_v7_unchanged():
+    """The look-ahead layers start at zero: a v6 model's weights give the same masks, `look`
+    chunks later in a stream (the whole-utterance masks are equal)."""
+    torch.manual_seed(0)
+    v6 = _model("av", post=2, select=True, norm=True)
+    v7 = Separator("av", post_blocks=2, select=True, roi_norm=True, lookahead=2).eval()
+    missing, unexpected = v7.load_state_dict(v6.state_dict(), strict=False)
+    assert sorted(missing) == ["ahead.0.weight", "ahead.1.weight"] and not unexpected
+    mix, rois = _inputs()
+    with torch.no_grad():
+        a, b = v6.forward_sequence(mix, rois), v7.forward_sequence(mix, rois)
+    # not bit for bit: the GRU runs over 2 more (padding) chunks, which may change the kernels' order
+    assert torch.allclose(a, b, atol=1e-6), (a - b).abs().max()
+
+
+def test_lookahead_bounds():
+    with pytest.raises(ValueError, match="lookahead 3 chunks"):
+        Separator("av", lookahead=3)  # 120 ms: over the issue's 80 ms
+    with pytest.raises(ValueError, match="band_head with lookahead"):
+        Separator("av", select=True, band_head=32, lookahead=1)
+    m = Separator("av", post_blocks=2, select=True, roi_norm=True, lookahead=2)
+    assert m.lookahead_frames == 8 and flops_per_second(m) <= 1e9
+    # each look-ahead chunk adds one 384 x 768 projection per 40 ms chunk: 14.7 MFLOP/s
+    base = Separator("av", post_blocks=2, select=True, roi_norm=True)
+    assert flops_per_second(m) - flops_per_second(base) == 2 * 2 * 25 * 384 * 768

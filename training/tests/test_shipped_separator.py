@@ -31,8 +31,11 @@ MIN_FACE_GAIN_DB = 10.0
 def test_metadata_matches_the_signal_contract():
     m = OnnxSeparator(SEPARATOR)
     assert m.kind == "av" and m.outputs == 1
-    assert m.meta["lookahead_frames"] == "0" and m.meta["chunk_frames"] == "4"
-    assert m.state_inputs == ["state_gru", "state_prev_roi"]
+    assert m.meta["chunk_frames"] == "4"
+    # look-ahead: whole chunks, at most 80 ms (the bound); its histories are state
+    assert m.meta["lookahead_frames"] in ("0", "4", "8") and m.lookahead_chunks * 4 == int(m.meta["lookahead_frames"])
+    hist = ["state_h_hist", "state_e_hist"] if m.lookahead_chunks else []
+    assert m.state_inputs == ["state_gru", "state_prev_roi"] + hist
     assert all(len(s) >= 2 for s in m.state_shapes.values())
     assert float(m.meta["flops_per_second"]) <= 1e9
     b = OnnxSeparator(BASELINE)
@@ -63,6 +66,14 @@ def test_wrong_signal_metadata_is_named(tmp_path):
     path = tmp_path / "hop128.onnx"
     onnx.save(m, str(path))
     with pytest.raises(ModelError, match="hop_length"):
+        OnnxSeparator(path)
+    for p in m.metadata_props:
+        if p.key == "hop_length":
+            p.value = "160"
+        if p.key == "lookahead_frames":
+            p.value = "12"  # 120 ms: more than the call contract allows
+    onnx.save(m, str(path))
+    with pytest.raises(ModelError, match="lookahead_frames = '12'"):
         OnnxSeparator(path)
 
 
