@@ -41,7 +41,7 @@ def metadata(model, cfg: dict) -> dict[str, str]:
         "inputs": ",".join(inputs), "outputs": ",".join(outputs),
         "model_kind": model.kind, "config_name": cfg["name"], "mask_outputs": str(model.n_out),
         "parameters": str(count_params(model)), "flops_per_second": str(int(flops_per_second(model))),
-        "hidden": str(model.hidden), "gru_layers": str(model.layers), "post_blocks": str(model.post_blocks),
+        "hidden": str(model.hidden), "gru_hidden": str(model.gru_hidden), "gru_layers": str(model.layers), "post_blocks": str(model.post_blocks),
         "band_head": str(model.band_head),
         "roi_norm": str(int(model.roi_norm)),
         "select": str(int(model.select)),

@@ -75,6 +75,12 @@ the last 4 L frame encodings as state ("h_hist", "e_hist"). Whole utterances are
 end with L chunks of zero input (and the last ROI repeated): the same as streaming L such
 chunks after the last one. Cost: L x 2 x 384 x 768 per chunk, 15 MFLOP per second each.
 
+v7w (`gru_hidden` > `hidden`): a wider recurrence than the chunk encoder. The GRU steps once per
+40 ms, so its width costs little per second of audio (640 wide: +230 MFLOP/s) while the per-frame
+parts, which run 4x as often, stay. A trained model widens into it without changing what it
+computes (`widen_state_dict`): the old units keep their weights and see none of the new ones,
+whose outgoing weights start at zero.
+
 `forward_sequence` processes whole utterances in parallel layers (nn.GRU over all chunks); the
 streaming `forward` processes one chunk with explicit state; tests check they agree.
 """
@@ -159,7 +165,7 @@ def roi_normalised(roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
 class Separator(nn.Module):
     def __init__(self, kind: str = "av", hidden: int = 384, visual_dim: int = 64, frame_dim: int = 192,
                  gru_layers: int = 2, post_blocks: int = 0, post_width: int = 512, select: bool = False,
-                 band_head: int = 0, roi_norm: bool = False, lookahead: int = 0):
+                 band_head: int = 0, roi_norm: bool = False, lookahead: int = 0, gru_hidden: int | None = None):
         super().__init__()
         if kind not in ("av", "audio"):
             raise ValueError(kind)
@@ -169,6 +175,7 @@ class Separator(nn.Module):
             raise ValueError(f"lookahead {lookahead} chunks: 0 to {MAX_LOOKAHEAD} (80 ms)")
         self.kind, self.hidden, self.visual_dim, self.frame_dim = kind, hidden, visual_dim, frame_dim
         self.lookahead = lookahead
+        self.gru_hidden = gru_hidden or hidden  # the recurrence's width (v7w: wider than the chunk encoder)
         self.layers = gru_layers
         self.post_blocks, self.post_width = post_blocks, post_width
         self.enc = nn.Linear(3 * N_BINS, frame_dim)
@@ -189,10 +196,10 @@ class Separator(nn.Module):
         self.n_out = 1 if kind == "av" else AUDIO_OUTPUTS  # masks a call returns
         self.n_masks = AUDIO_OUTPUTS if (kind == "audio" or select) else 1  # masks the head computes
         self.gru_in = hidden + (visual_dim if kind == "av" else 0)
-        self.gru = nn.GRU(self.gru_in, hidden, num_layers=gru_layers, batch_first=True)
-        self.up = nn.Linear(hidden, CHUNK_FRAMES * frame_dim)
+        self.gru = nn.GRU(self.gru_in, self.gru_hidden, num_layers=gru_layers, batch_first=True)
+        self.up = nn.Linear(self.gru_hidden, CHUNK_FRAMES * frame_dim)
         # v7: what the next `lookahead` chunks add to chunk t's frame vectors; zero at first (v6)
-        self.ahead = nn.ModuleList(nn.Linear(hidden, CHUNK_FRAMES * frame_dim, bias=False) for _ in range(lookahead))
+        self.ahead = nn.ModuleList(nn.Linear(self.gru_hidden, CHUNK_FRAMES * frame_dim, bias=False) for _ in range(lookahead))
         for lin in self.ahead:
             nn.init.zeros_(lin.weight)
         self.post = nn.ModuleList(FrameBlock(2 * frame_dim, post_width) for _ in range(post_blocks))
@@ -217,11 +224,11 @@ class Separator(nn.Module):
 
     # ---------------------------------------------------------------- state
     def state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
-        s = {"gru": (batch, self.layers, self.hidden)}
+        s = {"gru": (batch, self.layers, self.gru_hidden)}
         if self.kind == "av":
             s["prev_roi"] = (batch, 1, ROI_SIZE, ROI_SIZE)
         if self.lookahead:
-            s["h_hist"] = (batch, self.lookahead, self.hidden)
+            s["h_hist"] = (batch, self.lookahead, self.gru_hidden)
             s["e_hist"] = (batch, self.lookahead * CHUNK_FRAMES, self.frame_dim)
         return s
 
@@ -343,10 +350,11 @@ def flops_per_second(model: Separator) -> float:
     """Multiply-adds x 2 per second of audio (100 frames, 25 chunks and ROI frames), counted
     analytically (the training-only aux head excluded)."""
     H, V, E, L = model.hidden, model.visual_dim, model.frame_dim, model.layers
+    G = model.gru_hidden
     per_frame = (3 * N_BINS * E + 2 * E * 2 * N_BINS * model.n_masks + model.post_blocks * 2 * (2 * E) * model.post_width
                  + (2 * E * 3 if model.select else 0))
-    gru = 3 * H * (model.gru_in + H) + (L - 1) * 3 * H * (2 * H)
-    per_chunk = CHUNK_FRAMES * E * H + gru + (1 + model.lookahead) * H * CHUNK_FRAMES * E
+    gru = 3 * G * (model.gru_in + G) + (L - 1) * 3 * G * (2 * G)
+    per_chunk = CHUNK_FRAMES * E * H + gru + (1 + model.lookahead) * G * CHUNK_FRAMES * E
     if model.kind == "av":
         per_chunk += ((16 * 2 * 9 * 24 * 24) + (32 * 16 * 9 * 12 * 12) + (48 * 32 * 9 * 6 * 6)
                       + (64 * 48 * 9 * 3 * 3) + 64 * 9 * V)
@@ -355,3 +363,42 @@ def flops_per_second(model: Separator) -> float:
         per_frame += (2 * E * nb * BAND_CTX + nb * (3 * BAND + BAND_CTX) * W + nb * 3 * W * W
                       + nb * W * model.n_masks * 2 * BAND)
     return 2.0 * (100 * per_frame + 25 * per_chunk)
+
+
+# parameters whose shapes depend on the GRU's width (v7w)
+_GRU_WIDTH_KEYS = ("gru.", "up.weight", "ahead.")
+
+
+def widen_state_dict(model: Separator, sd: dict) -> dict:
+    """A state dict of a model with a narrower GRU, embedded into `model`'s wider one so that the
+    masks are unchanged: old units keep their weights (per gate block) and get zero weights from
+    the new units; new units keep `model`'s own (random) incoming weights; whatever reads the GRU
+    (`up`, `ahead`) gets zero columns for the new units. Other tensors must have equal shapes."""
+    own = model.state_dict()
+    G = model.gru_hidden
+    out = {}
+    for k, v in sd.items():
+        w = own[k].clone()
+        if v.shape == w.shape:
+            out[k] = v
+            continue
+        if not k.startswith(_GRU_WIDTH_KEYS):
+            raise ValueError(f"widen: {k} is {tuple(v.shape)} in the source, {tuple(w.shape)} here")
+        if k.startswith(("up.", "ahead.")):  # [4E, g] -> [4E, G]
+            w.zero_()
+            w[:, : v.shape[1]] = v
+        else:  # gru.weight_ih_lX [3g, in], weight_hh_lX [3g, g], biases [3g]
+            g = v.shape[0] // 3
+            for gate in range(3):
+                rows = slice(gate * G, gate * G + g)
+                src = v[gate * g:(gate + 1) * g]
+                if v.dim() == 1:
+                    w[rows] = src
+                else:
+                    reads_hidden = k.startswith("gru.weight_hh") or (k.startswith("gru.weight_ih") and not k.endswith("_l0"))
+                    if reads_hidden:
+                        w[rows] = 0.0  # old units: nothing from the new ones
+                    w[rows, : src.shape[1]] = src
+        out[k] = w
+    return out
+

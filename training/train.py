@@ -32,7 +32,7 @@ import torch
 
 from .config import data_dir, run_dir
 from .device_mix import DeviceUnitPool
-from .model import Separator, count_params, flops_per_second
+from .model import Separator, count_params, flops_per_second, widen_state_dict
 from .roi_augment import augment_rois
 from .synth.scene import load_shards
 from .signal import COMPRESS_EXPONENT, HOP_LENGTH, N_BINS, N_FFT, STREAM_PAD, WIN_LENGTH
@@ -62,7 +62,7 @@ def make_model(cfg: dict) -> Separator:
     return Separator(m.get("kind", "av"), m.get("hidden", 384), m.get("visual_dim", 64), m.get("frame_dim", 192),
                      m.get("gru_layers", 2), m.get("post_blocks", 0), m.get("post_width", 512),
                      bool(m.get("select", False)) and m.get("kind", "av") == "av", int(m.get("band_head", 0)),
-                     bool(m.get("roi_norm", False)), int(m.get("lookahead", 0)))
+                     bool(m.get("roi_norm", False)), int(m.get("lookahead", 0)), m.get("gru_hidden"))
 
 
 def _window_padded(dtype=torch.float32, device=None) -> torch.Tensor:
@@ -546,7 +546,8 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
     train.init_from: the named run (`--kind audio` runs: its audio-only twin <init_from>-audio, or
       train.init_from_audio); long runs that span sessions start from the shipped run. Layers the
       source lacks may only be v4's per-frame blocks, v5's band head or v7's look-ahead layers, which
-      start as the identity (a zero contribution);
+      start as the identity (a zero contribution); a source with a narrower GRU is widened into
+      this model's without changing its masks (`widen_state_dict`, v7w);
     train.init_optional: a missing source run starts from scratch instead of failing."""
     def source(name: str):
         path = run_dir({"name": name}) / "model.pt"
@@ -572,6 +573,10 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
     path, sd = source(name)
     if sd is None:
         return
+    sd_width = sd["gru.weight_hh_l0"].shape[1]
+    if model.gru_hidden != sd_width:  # v7w: a wider GRU than the source's
+        sd = widen_state_dict(model, sd)
+        log(f"[train] GRU widened from {sd_width} to {model.gru_hidden} units, the masks unchanged")
     missing, unexpected = model.load_state_dict(sd, strict=False)
     if unexpected or any(not k.startswith(("post.", "band.", "ahead.")) for k in missing):
         raise ValueError(f"train.init_from: {path} does not fit this model (missing {missing}, unexpected {unexpected})")

@@ -281,3 +281,37 @@ def test_lookahead_bounds():
     # each look-ahead chunk adds one 384 x 768 projection per 40 ms chunk: 14.7 MFLOP/s
     base = Separator("av", post_blocks=2, select=True, roi_norm=True)
     assert flops_per_second(m) - flops_per_second(base) == 2 * 2 * 25 * 384 * 768
+
+
+@pytest.mark.parametrize("kind,look", [("av", 2), ("av", 0), ("audio", 2)])
+def test_widened_gru_keeps_the_masks_then_streams(kind, look, tmp_path):
+    """v7w: a trained model widened into a wider GRU computes the same masks; once its new
+    units matter (weights perturbed), streaming still equals the whole utterance and the ONNX
+    export matches PyTorch."""
+    from training.export import PARITY_TOL, export_model, parity
+    from training.model import widen_state_dict
+
+    torch.manual_seed(0)
+    av = kind == "av"
+    narrow = _model(kind, post=2, select=av, norm=av, look=look)
+    wide = Separator(kind, post_blocks=2, select=av, roi_norm=av, lookahead=look, gru_hidden=512).eval()
+    wide.load_state_dict(widen_state_dict(wide, narrow.state_dict()), strict=True)
+    mix, rois = _inputs()
+    face = rois if av else None
+    with torch.no_grad():
+        a, b = narrow.forward_sequence(mix, face), wide.forward_sequence(mix, face)
+        assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+        for p in wide.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+        full = wide.forward_sequence(mix, face)
+        states, outs, n = list(wide.initial_state(2).values()), [], rois.shape[1]
+        for c in range(n + look):
+            x = mix[:, :, c * CHUNK_FRAMES:(c + 1) * CHUNK_FRAMES] if c < n else torch.zeros_like(mix[:, :, :CHUNK_FRAMES])
+            y, *states = wide(x, *([rois[:, min(c, n - 1)]] if av else []), *states)
+            outs.append(y)
+    assert torch.allclose(torch.cat(outs[look:], dim=-2), full, atol=1e-5)
+    assert states[0].shape == (2, 2, 512)
+    path = tmp_path / "wide.onnx"
+    export_model(wide, {"name": "test"}, path)
+    assert parity(wide, path) <= PARITY_TOL
+    assert flops_per_second(wide) <= 1e9
