@@ -1,12 +1,13 @@
 //! The shipped separator through ONNX Runtime from Rust, as the daemon will call it: one streaming
 //! call per 40 ms chunk on one intra-op thread, the state outputs fed back as the next call's
-//! state inputs. Prints ms per call at batch 1 and 4 (faces) and the real-time factor per face,
-//! RTF = ms per call / batch / 40 ms (the budget: RTF <= 0.05), then criterion timings.
+//! state inputs (whichever `state_*` inputs the model declares). Prints ms per call at batch 1
+//! and 4 (faces) and the real-time factor per face, RTF = ms per call / batch / 40 ms (the
+//! issue's budget: RTF <= 0.05), then criterion timings.
 //!
 //! Run: `cargo bench --bench separator` (needs `make setup` for ONNX Runtime).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ort::session::{Session, builder::GraphOptimizationLevel};
+use ort::session::{Session, SessionInputValue, builder::GraphOptimizationLevel};
 use ort::value::TensorRef;
 use std::path::Path;
 use std::time::Instant;
@@ -16,30 +17,41 @@ const CHUNK: usize = 4;
 const ROI: usize = 48;
 const CHUNK_MS: f64 = 40.0;
 
+/// One recurrent state tensor of the model (`state_*` input, fed back from `<name>_out`).
+struct State {
+    name: String,
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
 /// One face batch's inputs and states, kept between calls like the daemon's per-track state.
+/// The states are whatever `state_*` inputs the model declares (the GRU, the previous ROI and,
+/// with look-ahead, the histories), zero at the start.
 struct Streams {
     batch: usize,
     mix: Vec<f32>,
     roi: Vec<f32>,
-    gru: Vec<f32>,
-    gru_shape: Vec<usize>,
-    prev_roi: Vec<f32>,
+    states: Vec<State>,
 }
 
 impl Streams {
     fn new(session: &Session, batch: usize) -> Self {
-        let gru_dims: Vec<usize> = session
+        let states = session
             .inputs()
             .iter()
-            .find(|i| i.name() == "state_gru")
-            .and_then(|i| i.dtype().tensor_shape().map(|s| s.to_vec()))
-            .expect("state_gru input")
-            .iter()
-            .skip(1)
-            .map(|&d| d as usize)
+            .filter(|i| i.name().starts_with("state_"))
+            .map(|i| {
+                let dims = i.dtype().tensor_shape().expect("a tensor state").to_vec();
+                let shape: Vec<usize> = std::iter::once(batch)
+                    .chain(dims.iter().skip(1).map(|&d| d as usize))
+                    .collect();
+                State {
+                    name: i.name().to_string(),
+                    data: vec![0.0; shape.iter().product()],
+                    shape,
+                }
+            })
             .collect();
-        let mut gru_shape = vec![batch];
-        gru_shape.extend(&gru_dims);
         let mut s = 12345u32;
         let mut noise = |n: usize| -> Vec<f32> {
             (0..n)
@@ -53,32 +65,39 @@ impl Streams {
             batch,
             mix: noise(batch * 2 * CHUNK * BINS),
             roi: noise(batch * ROI * ROI),
-            gru: vec![0.0; gru_shape.iter().product()],
-            gru_shape,
-            prev_roi: vec![0.0; batch * ROI * ROI],
+            states,
         }
     }
 
     fn call(&mut self, session: &mut Session) {
         let b = self.batch;
-        let outputs = session
-            .run(ort::inputs![
-                "mix" => TensorRef::from_array_view(([b, 2, CHUNK, BINS], &self.mix[..])).unwrap(),
-                "roi" => TensorRef::from_array_view(([b, 1, ROI, ROI], &self.roi[..])).unwrap(),
-                "state_gru" => TensorRef::from_array_view((self.gru_shape.clone(), &self.gru[..])).unwrap(),
-                "state_prev_roi" => TensorRef::from_array_view(([b, 1, ROI, ROI], &self.prev_roi[..])).unwrap(),
-            ])
-            .expect("separator call");
+        let mut inputs: Vec<(String, SessionInputValue)> = vec![
+            (
+                "mix".into(),
+                TensorRef::from_array_view(([b, 2, CHUNK, BINS], &self.mix[..]))
+                    .unwrap()
+                    .into(),
+            ),
+            (
+                "roi".into(),
+                TensorRef::from_array_view(([b, 1, ROI, ROI], &self.roi[..]))
+                    .unwrap()
+                    .into(),
+            ),
+        ];
+        for st in &self.states {
+            let view = TensorRef::from_array_view((st.shape.clone(), &st.data[..])).unwrap();
+            inputs.push((st.name.clone(), view.into()));
+        }
+        let outputs = session.run(inputs).expect("separator call");
         let (_, mask) = outputs["mask"].try_extract_tensor::<f32>().unwrap();
         assert_eq!(mask.len(), b * 2 * CHUNK * BINS);
-        let (_, g) = outputs["state_gru_out"]
-            .try_extract_tensor::<f32>()
-            .unwrap();
-        self.gru.copy_from_slice(g);
-        let (_, p) = outputs["state_prev_roi_out"]
-            .try_extract_tensor::<f32>()
-            .unwrap();
-        self.prev_roi.copy_from_slice(p);
+        for st in &mut self.states {
+            let (_, v) = outputs[format!("{}_out", st.name).as_str()]
+                .try_extract_tensor::<f32>()
+                .unwrap();
+            st.data.copy_from_slice(v);
+        }
     }
 }
 

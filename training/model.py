@@ -1,4 +1,5 @@
-"""Causal streaming target-speaker extractor conditioned on one face's mouth ROI (PyTorch).
+"""Streaming target-speaker extractor conditioned on one face's mouth ROI (PyTorch); causal, or
+with a fixed look-ahead of one or two chunks (v7).
 
 Per call (one 40 ms chunk = CHUNK_FRAMES STFT frames = one video frame):
     inputs   mix  [B, 2, 4, 257]   compressed complex mixture (docs/SIGNAL.md)
@@ -8,7 +9,9 @@ Per call (one 40 ms chunk = CHUNK_FRAMES STFT frames = one video frame):
     outputs  mask [B, 2, 4, 257]   AV: complex mask (re, im) for the UNcompressed mixture,
              mask [B, 2, 2, 4, 257]  audio-only: one complex mask per output (2 outputs, PIT),
              plus the new states.
-No look-ahead: the mask of a chunk is final when its last frame is in (lookahead_frames = 0).
+Without look-ahead the mask of a chunk is final when its last frame is in (lookahead_frames = 0);
+with `lookahead` = L (v7) a call returns the mask of the chunk given L calls earlier
+(lookahead_frames = 4 L).
 
 Architecture (v3; causal at chunk granularity: the recurrent part runs once per 40 ms chunk, the
 rate of the calls and of the video, so its state costs 4x less than a per-frame RNN and gradients
