@@ -20,6 +20,7 @@ const CHUNK_MS: f64 = 40.0;
 /// One recurrent state tensor of the model (`state_*` input, fed back from `<name>_out`).
 struct State {
     name: String,
+    out_name: String,
     shape: Vec<usize>,
     data: Vec<f32>,
 }
@@ -47,6 +48,7 @@ impl Streams {
                     .collect();
                 State {
                     name: i.name().to_string(),
+                    out_name: format!("{}_out", i.name()),
                     data: vec![0.0; shape.iter().product()],
                     shape,
                 }
@@ -71,15 +73,15 @@ impl Streams {
 
     fn call(&mut self, session: &mut Session) {
         let b = self.batch;
-        let mut inputs: Vec<(String, SessionInputValue)> = vec![
+        let mut inputs: Vec<(&str, SessionInputValue)> = vec![
             (
-                "mix".into(),
+                "mix",
                 TensorRef::from_array_view(([b, 2, CHUNK, BINS], &self.mix[..]))
                     .unwrap()
                     .into(),
             ),
             (
-                "roi".into(),
+                "roi",
                 TensorRef::from_array_view(([b, 1, ROI, ROI], &self.roi[..]))
                     .unwrap()
                     .into(),
@@ -87,13 +89,13 @@ impl Streams {
         ];
         for st in &self.states {
             let view = TensorRef::from_array_view((st.shape.clone(), &st.data[..])).unwrap();
-            inputs.push((st.name.clone(), view.into()));
+            inputs.push((st.name.as_str(), view.into()));
         }
         let outputs = session.run(inputs).expect("separator call");
         let (_, mask) = outputs["mask"].try_extract_tensor::<f32>().unwrap();
         assert_eq!(mask.len(), b * 2 * CHUNK * BINS);
         for st in &mut self.states {
-            let (_, v) = outputs[format!("{}_out", st.name).as_str()]
+            let (_, v) = outputs[st.out_name.as_str()]
                 .try_extract_tensor::<f32>()
                 .unwrap();
             st.data.copy_from_slice(v);

@@ -1,6 +1,7 @@
 """ONNX export of the streaming call: `python -m training export --config ...`.
 
-Graph inputs: mix [B,2,4,257], (roi [B,1,48,48]), state_gru, (state_prev_roi);
+Graph inputs: mix [B,2,4,257], (roi [B,1,48,48]), state_gru, (state_prev_roi), (with look-ahead:
+state_h_hist, state_e_hist);
 outputs: mask [B,2,4,257] (audio-only baseline: [B,2,2,4,257], two outputs) and the new states
 (same names with "_out"). metadata "mask_outputs" = 1 (AV) or 2 (audio-only). Batch is dynamic, every
 other axis fixed. metadata_props carry the signal constants that the daemon checks at load time.
@@ -24,17 +25,17 @@ from .train import load_model
 PARITY_TOL = 1e-4
 
 
-def io_names(kind: str, lookahead: int = 0) -> tuple[list[str], list[str], list[str], list[str]]:
-    """(inputs, outputs, state inputs, state outputs), in the order of `Separator.forward`."""
-    states = (["state_gru"] + (["state_prev_roi"] if kind == "av" else [])
-              + (["state_h_hist", "state_e_hist"] if lookahead else []))
-    inputs = ["mix"] + (["roi"] if kind == "av" else []) + states
+def io_names(model) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(inputs, outputs, state inputs, state outputs), in the order of `Separator.forward`; the
+    states are the model's own (`state_shapes`), each named state_<name>."""
+    states = [f"state_{k}" for k in model.state_shapes(1)]
+    inputs = ["mix"] + (["roi"] if model.kind == "av" else []) + states
     outputs = ["mask"] + [s + "_out" for s in states]
     return inputs, outputs, states, [s + "_out" for s in states]
 
 
 def metadata(model, cfg: dict) -> dict[str, str]:
-    inputs, outputs, states, states_out = io_names(model.kind, model.lookahead)
+    inputs, outputs, states, states_out = io_names(model)
     return {
         **EXPECTED_META, "lookahead_frames": str(model.lookahead_frames),
         "state_inputs": ",".join(states), "state_outputs": ",".join(states_out),
@@ -61,7 +62,7 @@ def example_inputs(model, batch: int = 2, seed: int = 0) -> list[torch.Tensor]:
 def export_model(model, cfg: dict, path, opset: int = 17) -> None:
     import onnx
 
-    inputs, outputs, _, _ = io_names(model.kind, model.lookahead)
+    inputs, outputs, _, _ = io_names(model)
     dyn = {n: {0: "batch"} for n in inputs + outputs}
     with torch.no_grad():
         try:
@@ -88,7 +89,7 @@ def parity(model, path, batch: int = 3, chunks: int = 5) -> float:
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    inputs, outputs, _, _ = io_names(model.kind, model.lookahead)
+    inputs, outputs, _, _ = io_names(model)
     xs = example_inputs(model, batch)
     state_t = xs[2:] if model.kind == "av" else xs[1:]
     state_o = [t.numpy() for t in state_t]
