@@ -217,9 +217,16 @@ class UnitPool:
     (that face's source and the mouth ROIs rendered from it; a silent face's source is zeros).
     `batch` draws fresh mixtures of units from different voices, each circularly shifted by a
     whole number of video frames (audio and ROIs together, so they stay in sync) and re-gained,
-    plus fresh coloured noise at a random SNR."""
+    plus fresh coloured noise at a random SNR.
 
-    def __init__(self, data: dict, synth: dict):
+    Voice warp (train.voice_warp = [lo, hi], off by default): every talking unit is resampled by a
+    factor f uniform in [lo, hi] (f > 1 reads it faster: pitch, formants and tempo all go up by f),
+    its ROIs re-indexed to the same time map, so the mouth stays in sync. The training voices are
+    11 espeak-ng variants; the held-out ones are other variants, i.e. other formant sets, and
+    resampling moves the formants. The factors come from their own generator, seeded by the step,
+    so the rest of a batch (units, shifts, gains, noise) is the one the same step draws without it."""
+
+    def __init__(self, data: dict, synth: dict, voice_warp: tuple[float, float] | None = None, seed: int = 0):
         s, k = np.nonzero(data["present"])
         self.sources, self.rois = data["sources"], data["rois"]
         self.scene, self.slot = s, k
@@ -231,6 +238,17 @@ class UnitPool:
         self.n = self.sources.shape[-1]
         self.T = self.rois.shape[2]
         self.hop = self.n // self.T
+        if voice_warp is not None and not 0.5 <= voice_warp[0] <= voice_warp[1] <= 2.0:
+            raise ValueError(f"train.voice_warp = {list(voice_warp)}: need 0.5 <= lo <= hi <= 2.0")
+        self.voice_warp, self.seed = voice_warp, int(seed)
+
+    def warp(self, a: np.ndarray, r: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray]:
+        """A unit read f times as fast, circularly (the unit is already a circular shift): output
+        sample i is the source at i f (linear interpolation), output frame j the source frame that
+        holds the middle of frame j's time span."""
+        a2 = np.interp(np.arange(self.n) * f, np.arange(self.n), a, period=self.n).astype(np.float32)
+        idx = np.floor((np.arange(self.T) + 0.5) * f).astype(np.int64) % self.T
+        return a2, r[idx]
 
     def _unit(self, u: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         s, k = self.scene[u], self.slot[u]
@@ -249,9 +267,9 @@ class UnitPool:
         return chosen
 
     def batch(self, rng: np.random.Generator, bs: int, kind: str, weights, p_silent: float,
-              max_talkers: int | None = None):
+              max_talkers: int | None = None, step: int = 0):
         """Same tensors as `_batch_tensors`: AV (mix, tgt, rois, talking); audio (mix, tgt [B, 2, n],
-        None, talking [B, 2])."""
+        None, talking [B, 2]). `step` seeds the voice warp's factors (when it is on)."""
         from .synth.scene import coloured_noise
 
         w = np.asarray(weights, np.float64)[: (max_talkers or len(weights))].copy()
@@ -262,9 +280,12 @@ class UnitPool:
         tgt = np.zeros((bs, self.n) if kind == "av" else (bs, 2, self.n), np.float32)
         rois = np.zeros((bs, self.T, self.rois.shape[-2], self.rois.shape[-1]), np.float32)
         talking = np.ones(bs if kind == "av" else (bs, 2), bool)
+        wrng = np.random.default_rng([self.seed, 13, step]) if self.voice_warp else None
         for b in range(bs):
             n_talk = int(rng.choice(np.arange(1, len(w) + 1), p=w))
             parts = [self._unit(u, rng) for u in self._talkers(rng, n_talk)]
+            if wrng is not None:
+                parts = [self.warp(a, r, float(wrng.uniform(*self.voice_warp))) for a, r in parts]
             speech = np.sum([p[0] for p in parts], axis=0)
             snr = rng.uniform(*self.snr_db)
             noise = coloured_noise(rng, self.n) * np.sqrt(np.mean(speech ** 2) / 10 ** (snr / 10))
@@ -338,7 +359,7 @@ def load_training_data(cfg: dict) -> dict:
 
 def mixed_batch(units: "UnitPool", rng, step: int, bs: int, kind: str, mix_w, p_silent: float, cur_steps: int):
     """One step's dynamic mixture (at most 2 talkers during the curriculum)."""
-    return units.batch(rng, bs, kind, mix_w, p_silent, max_talkers=2 if step <= cur_steps else None)
+    return units.batch(rng, bs, kind, mix_w, p_silent, max_talkers=2 if step <= cur_steps else None, step=step)
 
 
 _BATCH_ARGS: tuple = ()  # what the batch-making worker processes need (inherited by fork)
@@ -411,9 +432,15 @@ def train(cfg: dict) -> dict:
     silent_weight = float(t.get("silent_weight", 0.3))
     aux_weight = float(t.get("aux_weight", 0.0))
     pit_weight = float(t.get("pit_weight", 0.0))
-    units = UnitPool(data, cfg.get("synth", {})) if t.get("dynamic_mix", False) else None
+    warp = t.get("voice_warp")
+    if warp is not None and not t.get("dynamic_mix", False):
+        raise ValueError("train.voice_warp needs train.dynamic_mix = true")
+    units = (UnitPool(data, cfg.get("synth", {}), tuple(float(x) for x in warp) if warp else None, cfg["seed"])
+             if t.get("dynamic_mix", False) else None)
     # train.mix_on_device: the same dynamic mixing as tensor ops on the training device (a GPU
     # outruns the numpy loader processes), training/device_mix.py
+    if warp and t.get("mix_on_device"):
+        raise ValueError("train.voice_warp is not implemented for train.mix_on_device (device_mix.py)")
     dev_units = DeviceUnitPool(units, device) if units and t.get("mix_on_device") else None
     mix_w = t.get("mix_talkers", [1.0, 3.0, 1.0])
     roi_aug = bool(t.get("roi_augment", False))  # training/roi_augment.py
@@ -451,7 +478,8 @@ def train(cfg: dict) -> dict:
         f"loss {loss}, lr {t.get('lr', 1e-3)}, batch {bs}, steps {steps}, curriculum {cur_steps}, "
         f"dynamic mixing {'on: %d talking + %d silent units' % (len(units.talking), len(units.silent)) if units else 'off'}"
         f"{' (mixed on the device)' if dev_units is not None else ''}, "
-        f"aux weight {aux_weight}{', ROI camera augmentation' if roi_aug else ''}")
+        f"aux weight {aux_weight}{', ROI camera augmentation' if roi_aug else ''}"
+        f"{', voice warp %s' % list(warp) if warp else ''}")
 
     def save(step: int, seconds: float) -> None:
         tmp = out / "ckpt.pt.tmp"

@@ -118,6 +118,49 @@ def test_dynamic_mixing_keeps_audio_and_mouth_in_sync():
     assert torch.allclose(mix, tgt, atol=1e-3)
 
 
+def test_voice_warp_keeps_audio_and_mouth_in_sync():
+    """train.voice_warp: a unit resampled by f keeps its ROIs on the same time map, so the frame
+    whose ROI says "frame k" is the frame where marker k sounds (to within the half frame that
+    choosing one source frame per output frame allows)."""
+    data = _fake_scenes(n=16000, T_=25)
+    pool = T.UnitPool(data, {}, voice_warp=(0.85, 1.15))
+    a, r = data["sources"][0, 0], data["rois"][0, 0]
+    same_a, same_r = pool.warp(a, r, 1.0)
+    np.testing.assert_allclose(same_a, a, atol=1e-6)
+    np.testing.assert_array_equal(same_r, r)
+    for f in (0.85, 0.93, 1.07, 1.15):
+        wa, wr = pool.warp(a, r, f)
+        for k in range(1, int(25 / f) - 1):
+            t_marker = k * 640 / f  # where source sample k * 640 lands
+            frames = np.nonzero(wr[:, 0, 0] == k)[0]
+            frames = frames[(frames + 1) * f < 25]  # not where the read wraps round to the start
+            if len(frames) == 0:  # f > 1 skips some source frames
+                continue
+            mid = (frames.mean() + 0.5) * 640
+            assert abs(mid - t_marker) <= 640 * max(f, 1 / f), (f, k)
+        # resampled: the marker peak lands at its new time, its height kept by the interpolation
+        k = 3
+        i = int(round(k * 640 / f))
+        assert float(wa[i - 1: i + 2].max()) > 0.4 * (10.0 + k)  # a one-sample spike, read between samples
+
+
+def test_voice_warp_changes_only_the_voices():
+    """With a factor range of [1, 1] the batches are exactly those without the warp: the factors
+    come from their own generator, not the one that draws units, shifts, gains and noise."""
+    data = _fake_scenes(n=16000, T_=25)
+    plain = T.UnitPool(data, {"snr_db": [10.0, 10.0]})
+    unit = T.UnitPool(data, {"snr_db": [10.0, 10.0]}, voice_warp=(1.0, 1.0), seed=3)
+    warped = T.UnitPool(data, {"snr_db": [10.0, 10.0]}, voice_warp=(0.9, 1.1), seed=3)
+    a = plain.batch(np.random.default_rng(4), 6, "av", [0.0, 1.0, 0.0], 0.0, step=7)
+    b = unit.batch(np.random.default_rng(4), 6, "av", [0.0, 1.0, 0.0], 0.0, step=7)
+    c = warped.batch(np.random.default_rng(4), 6, "av", [0.0, 1.0, 0.0], 0.0, step=7)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, atol=1e-6, rtol=0)
+    assert not torch.allclose(a[1], c[1], atol=1e-3)
+    with pytest.raises(ValueError, match="voice_warp"):
+        T.UnitPool(data, {}, voice_warp=(1.2, 0.8))
+
+
 def test_prefetched_batches_depend_only_on_the_step():
     """train.loader_workers: worker processes mix each step's batch from that step's own seed, so
     the batches are the same for any number of workers and come back in step order."""
