@@ -13,9 +13,20 @@ SHARED = Path(os.environ.get("AVSEPD_SHARED", ROOT.parent / "shared"))
 
 
 def load(path: str | Path) -> dict:
+    """A config; `base = "<other>.toml"` (beside it) starts from that config: its own top-level
+    keys replace the base's, its sections are merged key by key into the base's, and the name is
+    never inherited (an experiment is its control plus the keys it changes)."""
     path = Path(path)
     with path.open("rb") as f:
         cfg = tomllib.load(f)
+    if "base" in cfg:
+        base_path = path.parent / cfg.pop("base")
+        if not base_path.is_file():
+            raise FileNotFoundError(f"{path}: base = {base_path.name!r}: no such config {base_path}")
+        merged = {k: v for k, v in load(base_path).items() if k != "name"}
+        for k, v in cfg.items():
+            merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+        cfg = merged
     cfg.setdefault("name", path.stem)
     cfg.setdefault("seed", 1234)
     for section in ("synth", "model", "train", "export"):
