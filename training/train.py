@@ -241,13 +241,14 @@ class UnitPool:
         if voice_warp is not None and not 0.5 <= voice_warp[0] <= voice_warp[1] <= 2.0:
             raise ValueError(f"train.voice_warp = {list(voice_warp)}: need 0.5 <= lo <= hi <= 2.0")
         self.voice_warp, self.seed = voice_warp, int(seed)
+        self._t, self._frames = np.arange(self.n, dtype=np.float64), np.arange(self.T) + 0.5  # warp's time axes, once
 
     def warp(self, a: np.ndarray, r: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray]:
         """A unit read f times as fast, circularly (the unit is already a circular shift): output
         sample i is the source at i f (linear interpolation), output frame j the source frame that
         holds the middle of frame j's time span."""
-        a2 = np.interp(np.arange(self.n) * f, np.arange(self.n), a, period=self.n).astype(np.float32)
-        idx = np.floor((np.arange(self.T) + 0.5) * f).astype(np.int64) % self.T
+        a2 = np.interp(self._t * f, self._t, a, period=self.n).astype(np.float32)
+        idx = np.floor(self._frames * f).astype(np.int64) % self.T
         return a2, r[idx]
 
     def _unit(self, u: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
