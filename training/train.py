@@ -641,6 +641,10 @@ def init_select(model: Separator, audio_sd: dict, av_sd: dict | None) -> None:
 
 
 def load_model(cfg: dict) -> Separator:
+    if cfg["model"].get("kind") == "fused":  # v8: two trained runs, no weights of its own
+        from .fusion import load_fused
+
+        return load_fused(cfg)
     ck = torch.load(run_dir(cfg) / "model.pt", map_location="cpu", weights_only=False)
     model = make_model(ck["config"])
     model.load_state_dict({k: v.cpu() for k, v in ck["model"].items()})
