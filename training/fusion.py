@@ -128,17 +128,17 @@ def fused_flops_per_second(m: FusedSeparator) -> float:
     return flops_per_second(m.av) + flops_per_second(m.audio) + 30.0 * N_BINS * 100
 
 
-def load_fused(cfg: dict) -> FusedSeparator:
-    """The fused model of a config with [model] kind = "fused" and [fuse] av / audio = the run
-    names (training/runs/<name>/model.pt) of its two members."""
+def load_members(cfg: dict) -> tuple[Separator, Separator]:
+    """The (AV, audio-only) members of a fused config: [fuse] av / audio = the run names
+    (training/runs/<name>/model.pt), in eval mode."""
     from .config import ROOT
     from .train import make_model
 
     f = cfg.get("fuse", {})
     members = []
-    for key, kind in (("av", "av"), ("audio", "audio")):
+    for key in ("av", "audio"):
         if key not in f:
-            raise ValueError(f"config {cfg['name']}: [fuse] {key} (the run of the {kind} member) is missing")
+            raise ValueError(f"config {cfg['name']}: [fuse] {key} (the run of the {key} member) is missing")
         path = ROOT / "training" / "runs" / f[key] / "model.pt"
         if not path.is_file():
             raise FileNotFoundError(f"config {cfg['name']}: [fuse] {key} = {f[key]!r}: {path} does not exist "
@@ -146,7 +146,12 @@ def load_fused(cfg: dict) -> FusedSeparator:
         ck = torch.load(path, map_location="cpu", weights_only=False)
         m = make_model(ck["config"])
         m.load_state_dict({k: v.cpu() for k, v in ck["model"].items()})
-        if m.kind != kind:
-            raise ValueError(f"config {cfg['name']}: [fuse] {key} = {f[key]!r} is a {m.kind} model, not {kind}")
+        if m.kind != key:
+            raise ValueError(f"config {cfg['name']}: [fuse] {key} = {f[key]!r} is a {m.kind} model, not {key}")
         members.append(m.eval())
-    return FusedSeparator(*members, forget=float(f.get("forget", FORGET))).eval()
+    return members[0], members[1]
+
+
+def load_fused(cfg: dict) -> FusedSeparator:
+    """The fused model of a config with [model] kind = "fused" (no weights of its own)."""
+    return FusedSeparator(*load_members(cfg), forget=float(cfg.get("fuse", {}).get("forget", FORGET))).eval()

@@ -59,6 +59,10 @@ def to_2ch(s: torch.Tensor) -> torch.Tensor:
 
 def make_model(cfg: dict) -> Separator:
     m = cfg["model"]
+    if m.get("kind") == "fused_head":  # v8L: two trained runs, frozen, and a head to train
+        from .fusion_head import make_learned_fused
+
+        return make_learned_fused(cfg)
     return Separator(m.get("kind", "av"), m.get("hidden", 384), m.get("visual_dim", 64), m.get("frame_dim", 192),
                      m.get("gru_layers", 2), m.get("post_blocks", 0), m.get("post_width", 512),
                      bool(m.get("select", False)) and m.get("kind", "av") == "av", int(m.get("band_head", 0)),
@@ -474,7 +478,7 @@ def train(cfg: dict) -> dict:
             steps = t["steps"] = ck["steps"]
         log(f"[train] resumed from {ck_path} at step {start}")
     log(f"[train] {kind} model: {count_params(model)} params, "
-        f"{flops_per_second(model) / 1e6:.0f} MFLOP per s of audio; {len(ex_all)} train examples "
+        f"{(model.flops() if hasattr(model, 'flops') else flops_per_second(model)) / 1e6:.0f} MFLOP per s of audio; {len(ex_all)} train examples "
         f"({len(ex_cur)} with <= 2 talkers, {len(data['mixture'])} scenes), {len(vex)} val examples; "
         f"loss {loss}, lr {t.get('lr', 1e-3)}, batch {bs}, steps {steps}, curriculum {cur_steps}, "
         f"dynamic mixing {'on: %d talking + %d silent units' % (len(units.talking), len(units.silent)) if units else 'off'}"
