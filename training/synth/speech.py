@@ -47,6 +47,11 @@ VARIANTS_BY_SPLIT = {
     "train": ["m1", "m2", "m4", "m5", "m7", "f1", "f3", "f5", "klatt", "croak", "whisper"],
     "val": ["m6", "f4"],
     "test": ["m3", "f2", "klatt2"],
+    # voices no separator trained on, for training what sits on top of trained separators (v8L's
+    # fusion head): their errors there are those of unseen voices, as on val and test
+    "stack": ["m8", "klatt3", "klatt4", "Andy", "Annie", "adam", "anika", "linda", "steph", "travis",
+              "victor", "shelby", "paul", "david", "john", "robert", "benjamin", "caleb", "belinda",
+              "norbert", "quincy", "zac", "max", "edward", "iven", "grandma", "michel"],
 }
 
 

@@ -124,6 +124,9 @@ def test_heldout_tts_voices_are_unseen_variants():
     splits = SP.VARIANTS_BY_SPLIT
     assert not set(splits["train"]) & (set(splits["val"]) | set(splits["test"]))
     assert not set(splits["val"]) & set(splits["test"])
+    # the stacking voices: unseen by the separators and disjoint from val and test
+    assert not set(splits["stack"]) & (set(splits["train"]) | set(splits["val"]) | set(splits["test"]))
+    assert set(F.face_ids(S.face_split("stack"))) == set(F.face_ids("train"))
     rng = np.random.default_rng(0)
     for _ in range(50):
         assert SP.random_voice(rng, splits["test"]).voice.split("+")[1] in splits["test"]
