@@ -124,9 +124,10 @@ def export(cfg: dict, out=None) -> dict:
     export_model(model, cfg, out, int(cfg["export"].get("opset", 17)))
     diff = parity(model, out)
     info = {"onnx": str(out), "bytes": out.stat().st_size,
-            "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "parity_max_abs_diff": diff,
-            "ok": diff <= PARITY_TOL}
+            "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "parity_max_abs_diff": diff}
+    tol = getattr(model, "parity_tol", PARITY_TOL)
+    info["ok"] = diff <= tol
     print(json.dumps(info), flush=True)
-    if diff > PARITY_TOL:
-        raise SystemExit(f"ONNX parity {diff:.2e} > {PARITY_TOL}")
+    if diff > tol:
+        raise SystemExit(f"ONNX parity {diff:.2e} > {tol}")
     return info

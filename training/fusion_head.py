@@ -115,6 +115,11 @@ class LearnedFusedSeparator(nn.Module):
             p.requires_grad_(False)  # the members are the shipped models, unchanged
         self.head = FusionHead(av.visual_dim, width)
         self.kind, self.n_out, self.lookahead, self.select = "av", 1, av.lookahead, False
+        # export parity bound (export.py, random inputs): the fused phase is that of m_E + m_P,
+        # ill-conditioned in a bin where the two nearly cancel (opposite phases), and a learned
+        # weight a != 1/2 keeps the magnitude there; such bins differ by ~5e-4 between PyTorch
+        # and ONNX Runtime. The deciding figures are computed through ONNX Runtime anyway.
+        self.parity_tol = 1e-3
 
     def train(self, mode: bool = True):
         super().train(mode)
