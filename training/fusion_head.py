@@ -38,8 +38,10 @@ def _band_matrix() -> torch.Tensor:
 
 
 class FusionHead(nn.Module):
-    def __init__(self, visual_dim: int, width: int = WIDTH):
+    def __init__(self, visual_dim: int, width: int = WIDTH, weight: float = 0.5):
         super().__init__()
+        if not 0.0 < weight < 1.0:
+            raise ValueError(f"fusion head: weight = {weight} is outside (0, 1)")
         self.register_buffer("bands", _band_matrix(), persistent=False)
         n_in = 4 * N_BANDS + 2 * N_BANDS + 1 + visual_dim
         self.inp = nn.Linear(n_in, width)
@@ -47,6 +49,8 @@ class FusionHead(nn.Module):
         self.out = nn.Linear(width, 1 + N_BANDS)
         nn.init.zeros_(self.out.weight)  # step 0: the fixed rule, a = 0.5 everywhere
         nn.init.zeros_(self.out.bias)
+        with torch.no_grad():  # step 0: geometric weight `weight` on the picked baseline mask
+            self.out.bias[1:] = float(torch.logit(torch.tensor(weight)))
         self.width = width
 
     def chunk_stats(self, me, mo, power):
@@ -104,7 +108,7 @@ class LearnedFusedSeparator(nn.Module):
     """The AV call contract (mix, roi, states -> mask, states), like `fusion.FusedSeparator`, with
     the head's GRU state and the running sums [B, 5] as its own states."""
 
-    def __init__(self, av: Separator, audio: Separator, width: int = WIDTH):
+    def __init__(self, av: Separator, audio: Separator, width: int = WIDTH, weight: float = 0.5):
         super().__init__()
         if av.kind != "av" or audio.kind != "audio" or audio.n_out != 2:
             raise ValueError("fused: needs an AV model and a 2-output audio-only model")
@@ -113,7 +117,7 @@ class LearnedFusedSeparator(nn.Module):
         self.av, self.audio = av, audio
         for p in list(av.parameters()) + list(audio.parameters()):
             p.requires_grad_(False)  # the members are the shipped models, unchanged
-        self.head = FusionHead(av.visual_dim, width)
+        self.head = FusionHead(av.visual_dim, width, weight)
         self.kind, self.n_out, self.lookahead, self.select = "av", 1, av.lookahead, False
         # export parity bound (export.py, random inputs): the fused phase is that of m_E + m_P,
         # ill-conditioned in a bin where the two nearly cancel (opposite phases), and a learned
@@ -217,8 +221,12 @@ class LearnedFusedSeparator(nn.Module):
 
 def make_learned_fused(cfg: dict) -> LearnedFusedSeparator:
     """[model] kind = "fused_head": the members from [fuse] av / audio (their runs' model.pt), a
-    fresh head of [fuse] width."""
+    fresh head of [fuse] width whose step-0 rule has geometric weight [fuse] weight (default 1/2)
+    on the picked baseline mask. With train.steps = 0 that rule is the model (`load_model`
+    needs no run of its own: v8S)."""
     from .fusion import load_members
 
     av, audio = load_members(cfg)
-    return LearnedFusedSeparator(av, audio, int(cfg.get("fuse", {}).get("width", WIDTH)))
+    f = cfg.get("fuse", {})
+    torch.manual_seed(int(cfg.get("seed", 0)))  # the head's (unused at step 0) GRU weights
+    return LearnedFusedSeparator(av, audio, int(f.get("width", WIDTH)), float(f.get("weight", 0.5)))

@@ -649,6 +649,8 @@ def load_model(cfg: dict) -> Separator:
         from .fusion import load_fused
 
         return load_fused(cfg)
+    if cfg["model"].get("kind") == "fused_head" and int(cfg["train"].get("steps", 1)) == 0:
+        return make_model(cfg).eval()  # v8S: the head's step-0 rule, no run of its own
     ck = torch.load(run_dir(cfg) / "model.pt", map_location="cpu", weights_only=False)
     model = make_model(ck["config"])
     model.load_state_dict({k: v.cpu() for k, v in ck["model"].items()})
