@@ -24,8 +24,8 @@ def _members(look: int):
     return av.eval(), audio.eval()
 
 
-def _fused(look: int, trained_head: bool = True) -> LearnedFusedSeparator:
-    m = LearnedFusedSeparator(*_members(look), width=16)
+def _fused(look: int, trained_head: bool = True, weight: float = 0.5) -> LearnedFusedSeparator:
+    m = LearnedFusedSeparator(*_members(look), width=16, weight=weight)
     if trained_head:  # as after training: the head's outputs no longer zero
         with torch.no_grad():
             m.head.out.weight.normal_(0.0, 0.5)
@@ -63,10 +63,11 @@ def test_streaming_equals_whole_signal(look):
     assert torch.allclose(stream, whole, atol=2e-4), (stream - whole).abs().max()
 
 
-def test_step_zero_is_the_fixed_soft_rule():
-    """With the head's output layer at zero: pick p = sigmoid(BETA x running cosine difference),
-    geometric mean with weight 1/2 and the phase of m_E + m_P."""
-    m = _fused(0, trained_head=False)
+@pytest.mark.parametrize("weight", [0.5, 0.3])
+def test_step_zero_is_the_fixed_soft_rule(weight):
+    """Before training: pick p = sigmoid(BETA x running cosine difference), magnitude
+    |m_E|^(1 - a) |m_P|^a with a = [fuse] weight (v8S), phase of m_E + m_P."""
+    m = _fused(0, trained_head=False, weight=weight)
     mix, rois = _inputs(5)
     with torch.no_grad():
         got = m.forward_sequence(mix, rois)
@@ -80,7 +81,8 @@ def test_step_zero_is_the_fixed_soft_rule():
     mp = (1 - p) * mo[:, 0] + p * mo[:, 1]
     mag = lambda z: torch.sqrt(z[:, 0] ** 2 + z[:, 1] ** 2)  # noqa: E731
     s = me + mp
-    want = s * (torch.sqrt(mag(me) * mag(mp)) / mag(s).clamp(min=1e-6))[:, None]
+    blend = (mag(me) + 1e-8) ** (1 - weight) * (mag(mp) + 1e-8) ** weight
+    want = s * (blend / mag(s).clamp(min=1e-6))[:, None]
     assert torch.allclose(got, want, atol=1e-4), (got - want).abs().max()
 
 
@@ -117,3 +119,8 @@ def test_export_parity_and_contract(tmp_path):
     run = OnnxSeparator(path)
     assert run.kind == "av" and run.outputs == 1 and run.lookahead_chunks == 2
     assert run.meta["fused"] == "2" and run.state_inputs[-2:] == ["state_fuse_sums", "state_fuse_gru"]
+
+
+def test_head_weight_outside_the_open_interval_is_refused():
+    with pytest.raises(ValueError, match="weight = 1.0"):
+        LearnedFusedSeparator(*_members(0), width=16, weight=1.0)
