@@ -36,17 +36,15 @@ def io_names(model) -> tuple[list[str], list[str], list[str], list[str]]:
 
 def metadata(model, cfg: dict) -> dict[str, str]:
     inputs, outputs, states, states_out = io_names(model)
-    if hasattr(model, "metadata"):  # v8 fused (training/fusion.py): its members' shapes
-        return {**EXPECTED_META, "lookahead_frames": str(model.lookahead_frames),
-                "state_inputs": ",".join(states), "state_outputs": ",".join(states_out),
-                "inputs": ",".join(inputs), "outputs": ",".join(outputs),
-                "model_kind": model.kind, "config_name": cfg["name"], "mask_outputs": str(model.n_out),
-                **model.metadata()}
-    return {
+    contract = {
         **EXPECTED_META, "lookahead_frames": str(model.lookahead_frames),
         "state_inputs": ",".join(states), "state_outputs": ",".join(states_out),
         "inputs": ",".join(inputs), "outputs": ",".join(outputs),
         "model_kind": model.kind, "config_name": cfg["name"], "mask_outputs": str(model.n_out),
+    }
+    if hasattr(model, "metadata"):  # v8 fused (training/fusion.py): its members' shapes
+        return contract | model.metadata()
+    return contract | {
         "parameters": str(count_params(model)), "flops_per_second": str(int(flops_per_second(model))),
         "hidden": str(model.hidden), "gru_hidden": str(model.gru_hidden), "gru_layers": str(model.layers), "post_blocks": str(model.post_blocks),
         "band_head": str(model.band_head),
@@ -123,10 +121,10 @@ def export(cfg: dict, out=None) -> dict:
     out = Path(out) if out else run_dir(cfg) / f"separator-{run_dir(cfg).name}.onnx"
     export_model(model, cfg, out, int(cfg["export"].get("opset", 17)))
     diff = parity(model, out)
-    info = {"onnx": str(out), "bytes": out.stat().st_size,
-            "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "parity_max_abs_diff": diff}
     tol = getattr(model, "parity_tol", PARITY_TOL)
-    info["ok"] = diff <= tol
+    info = {"onnx": str(out), "bytes": out.stat().st_size,
+            "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "parity_max_abs_diff": diff,
+            "ok": diff <= tol}
     print(json.dumps(info), flush=True)
     if diff > tol:
         raise SystemExit(f"ONNX parity {diff:.2e} > {tol}")

@@ -26,7 +26,7 @@ FORGET = 0.99  # per 40 ms chunk: the running sums' memory is ~100 chunks (4 s)
 EPS = 1e-12
 
 
-def _mag(m: torch.Tensor) -> torch.Tensor:
+def magnitude(m: torch.Tensor) -> torch.Tensor:
     """|mask| of [..., 2 (re, im), T, F] -> [..., T, F]."""
     return torch.sqrt(m[..., 0, :, :] ** 2 + m[..., 1, :, :] ** 2)
 
@@ -35,7 +35,7 @@ def fuse_chunk(me: torch.Tensor, mo: torch.Tensor, power: torch.Tensor, sums: to
                forget: float = FORGET) -> tuple[torch.Tensor, torch.Tensor]:
     """One chunk: AV mask me [B, 2, T, F], baseline masks mo [B, 2 outputs, 2, T, F], mixture power
     |X|^2 [B, T, F], running sums [B, 2 outputs, 2] -> (fused mask [B, 2, T, F], new sums)."""
-    ae, ao = _mag(me), _mag(mo)  # [B, T, F], [B, 2, T, F]
+    ae, ao = magnitude(me), magnitude(mo)  # [B, T, F], [B, 2, T, F]
     p = power[:, None]
     chunk = torch.stack([(ae[:, None] * ao * p).sum(dim=(2, 3)), (ao * ao * p).sum(dim=(2, 3))], dim=2)
     sums = forget * sums + chunk
@@ -43,8 +43,8 @@ def fuse_chunk(me: torch.Tensor, mo: torch.Tensor, power: torch.Tensor, sums: to
     second = (score[:, 1] > score[:, 0]).to(me.dtype)[:, None, None, None]
     mp = mo[:, 0] + second * (mo[:, 1] - mo[:, 0])  # the picked output's mask
     s = me + mp
-    mag = torch.sqrt(ae * _mag(mp))
-    scale = mag / torch.clamp(_mag(s), min=1e-6)  # |s| ~ 0: the fused mask is ~ 0 there too
+    mag = torch.sqrt(ae * magnitude(mp))
+    scale = mag / torch.clamp(magnitude(s), min=1e-6)  # |s| ~ 0: the fused mask is ~ 0 there too
     return s * scale[:, None], sums
 
 
@@ -54,49 +54,92 @@ def mixture_power(mix: torch.Tensor) -> torch.Tensor:
     return torch.pow(c2 + 1e-30, 1.0 / COMPRESS_EXPONENT) * (c2 > 0).to(mix.dtype)
 
 
-class FusedSeparator(nn.Module):
-    """The streaming call contract of an AV separator (mix, roi, states -> mask, states); the
-    states are the AV model's (av_*), the baseline's (audio_*), the mixture power of the chunks
-    whose masks are still to come (look-ahead) and the running sums."""
+class MemberPair(nn.Module):
+    """What the fused separators share (this rule and `fusion_head.LearnedFusedSeparator`): an AV
+    model and a 2-output baseline with the same look-ahead behind the AV call contract (mix, roi,
+    states -> mask, states). The states are the AV model's (av_*), the baseline's (audio_*), the
+    mixture power of the chunks whose masks are still to come (look-ahead), then the fusion's own
+    (`fusion_state_shapes`)."""
 
-    def __init__(self, av: Separator, audio: Separator, forget: float = FORGET):
+    fused_tag = ""  # metadata "fused": which fusion
+
+    def __init__(self, av: Separator, audio: Separator):
         super().__init__()
         if av.kind != "av" or audio.kind != "audio" or audio.n_out != 2:
             raise ValueError("fused: needs an AV model and a 2-output audio-only model")
         if av.lookahead != audio.lookahead:
             raise ValueError(f"fused: look-ahead {av.lookahead} (AV) and {audio.lookahead} (audio) chunks differ")
-        if not 0.0 < forget <= 1.0:
-            raise ValueError(f"fused: forget = {forget} is outside (0, 1]")
-        self.av, self.audio, self.forget = av, audio, float(forget)
+        self.av, self.audio = av, audio
         self.kind, self.n_out, self.lookahead = "av", 1, av.lookahead
 
     @property
     def lookahead_frames(self) -> int:
         return self.lookahead * CHUNK_FRAMES
 
+    def fusion_state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        raise NotImplementedError
+
     def state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
         s = {f"av_{k}": v for k, v in self.av.state_shapes(batch).items()}
         s |= {f"audio_{k}": v for k, v in self.audio.state_shapes(batch).items()}
         if self.lookahead:
             s["fuse_power"] = (batch, self.lookahead_frames, N_BINS)
-        s["fuse_sums"] = (batch, 2, 2)
-        return s
+        return s | self.fusion_state_shapes(batch)
 
     def initial_state(self, batch: int) -> dict[str, torch.Tensor]:
         return {k: torch.zeros(v) for k, v in self.state_shapes(batch).items()}
 
-    def forward(self, mix, roi, *states):
+    def step_members(self, mix, roi, states):
+        """One call of both members: (AV mask, baseline masks, the face's visual features [B, V],
+        the mixture power of the chunk whose masks these are, the members' and the power
+        history's new states, the fusion's own state inputs)."""
         na, nb = len(self.av.state_shapes(1)), len(self.audio.state_shapes(1))
-        me, *av_states = self.av(mix, roi, *states[:na])
+        me, av_states, vis = self.av.step(mix, roi, *states[:na])
         mo, *audio_states = self.audio(mix, *states[na:na + nb])
         rest = list(states[na + nb:])
         power = mixture_power(mix)
-        extra = []
+        out = [*av_states, *audio_states]
         if self.lookahead:  # the masks are those of the chunk L calls back: its power too
             full = torch.cat([rest.pop(0), power], dim=1)
-            power, extra = full[:, :CHUNK_FRAMES], [full[:, CHUNK_FRAMES:]]
-        mask, sums = fuse_chunk(me, mo, power, rest[0], self.forget)
-        return (mask, *av_states, *audio_states, *extra, sums)
+            power = full[:, :CHUNK_FRAMES]
+            out.append(full[:, CHUNK_FRAMES:])
+        return me, mo, vis, power, out, rest
+
+    def flops(self) -> float:
+        """Both members, plus the fusion's own (`fusion_flops`)."""
+        return flops_per_second(self.av) + flops_per_second(self.audio) + self.fusion_flops()
+
+    def fusion_flops(self) -> float:
+        raise NotImplementedError
+
+    def metadata(self) -> dict[str, str]:
+        """Export metadata beyond the call contract's: the members' shapes and the fusion."""
+        a, b = self.av, self.audio
+        return {"parameters": str(count_params(self)), "flops_per_second": str(int(self.flops())),
+                "hidden": str(a.hidden), "gru_hidden": str(a.gru_hidden), "gru_layers": str(a.layers),
+                "post_blocks": str(a.post_blocks), "band_head": str(a.band_head), "roi_norm": str(int(a.roi_norm)),
+                "select": str(int(a.select)), "fused": self.fused_tag,
+                "audio_hidden": str(b.hidden), "audio_post_blocks": str(b.post_blocks)}
+
+
+class FusedSeparator(MemberPair):
+    """v8 fused: the fixed rule of `fuse_chunk`; its own state is the running sums [B, 2, 2]."""
+
+    fused_tag = "1"
+
+    def __init__(self, av: Separator, audio: Separator, forget: float = FORGET):
+        super().__init__(av, audio)
+        if not 0.0 < forget <= 1.0:
+            raise ValueError(f"fused: forget = {forget} is outside (0, 1]")
+        self.forget = float(forget)
+
+    def fusion_state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        return {"fuse_sums": (batch, 2, 2)}
+
+    def forward(self, mix, roi, *states):
+        me, mo, _, power, out, (sums,) = self.step_members(mix, roi, states)
+        mask, sums = fuse_chunk(me, mo, power, sums, self.forget)
+        return (mask, *out, sums)
 
     def forward_sequence(self, mix: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
         """Whole signal [B, 2, T, F] with rois [B, chunks, 1, 48, 48] -> fused mask [B, 2, T, F],
@@ -112,20 +155,12 @@ class FusedSeparator(nn.Module):
             out.append(m)
         return torch.cat(out, dim=-2)
 
+    def fusion_flops(self) -> float:
+        """~30 operations per bin and frame (magnitudes, sums, pick, square roots, scale)."""
+        return 30.0 * N_BINS * 100
+
     def metadata(self) -> dict[str, str]:
-        """Export metadata beyond the call contract's: the members' shapes and the rule."""
-        a, b = self.av, self.audio
-        return {"parameters": str(count_params(self)), "flops_per_second": str(int(fused_flops_per_second(self))),
-                "hidden": str(a.hidden), "gru_hidden": str(a.gru_hidden), "gru_layers": str(a.layers),
-                "post_blocks": str(a.post_blocks), "band_head": str(a.band_head), "roi_norm": str(int(a.roi_norm)),
-                "select": str(int(a.select)), "fused": "1", "fuse_forget": str(self.forget),
-                "audio_hidden": str(b.hidden), "audio_post_blocks": str(b.post_blocks)}
-
-
-def fused_flops_per_second(m: FusedSeparator) -> float:
-    """Both members, plus the fusion: ~30 operations per bin and frame (magnitudes, sums, pick,
-    square roots, scale), 100 frames per second."""
-    return flops_per_second(m.av) + flops_per_second(m.audio) + 30.0 * N_BINS * 100
+        return super().metadata() | {"fuse_forget": str(self.forget)}
 
 
 def load_members(cfg: dict) -> tuple[Separator, Separator]:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .fusion import EPS, _mag, mixture_power
-from .model import CHUNK_FRAMES, N_BINS, Separator, count_params, flops_per_second
+from .fusion import EPS, MemberPair, magnitude, mixture_power
+from .model import CHUNK_FRAMES, N_BINS, Separator
 
 BAND_EDGES = (0, 8, 16, 32, 48, 64, 96, 160, N_BINS)  # 8 bands, finer where speech is
 N_BANDS = len(BAND_EDGES) - 1
@@ -63,7 +63,7 @@ class FusionHead(nn.Module):
         def per_chunk(x):  # [B, T, F] -> [B, n, NB]
             return (x.reshape(B, n, CHUNK_FRAMES, N_BINS).sum(2)) @ self.bands
 
-        ae, ao = _mag(me), _mag(mo)
+        ae, ao = magnitude(me), magnitude(mo)
         cross = [(me[:, 0] * mo[:, q, 0] + me[:, 1] * mo[:, q, 1]) * power for q in range(2)]  # Re conj(E) O_q
         en = [ae ** 2 * power, ao[:, 0] ** 2 * power, ao[:, 1] ** 2 * power, power]
         eb = torch.stack([per_chunk(x) for x in en], dim=2)  # [B, n, 4, NB]
@@ -86,9 +86,9 @@ class FusionHead(nn.Module):
         p = p.repeat_interleave(CHUNK_FRAMES, dim=1)[:, None, :, None]  # [B, 1, T, 1]
         a = a.repeat_interleave(CHUNK_FRAMES, dim=1)
         mp = mo[:, 0] + p * (mo[:, 1] - mo[:, 0])
-        lm = (1.0 - a) * torch.log(_mag(me) + 1e-8) + a * torch.log(_mag(mp) + 1e-8)
+        lm = (1.0 - a) * torch.log(magnitude(me) + 1e-8) + a * torch.log(magnitude(mp) + 1e-8)
         s = me + mp
-        scale = torch.exp(lm) / torch.clamp(_mag(s), min=1e-6)
+        scale = torch.exp(lm) / torch.clamp(magnitude(s), min=1e-6)
         return s * scale[:, None]
 
 
@@ -104,21 +104,18 @@ def running_cosine(tot: torch.Tensor, sums: torch.Tensor, lam: float = LAM):
     return torch.stack(out, dim=1), sums
 
 
-class LearnedFusedSeparator(nn.Module):
-    """The AV call contract (mix, roi, states -> mask, states), like `fusion.FusedSeparator`, with
-    the head's GRU state and the running sums [B, 5] as its own states."""
+class LearnedFusedSeparator(MemberPair):
+    """The AV call contract, like `fusion.FusedSeparator`, with the running sums [B, 5] and the
+    head's GRU state as the fusion's own states."""
+
+    fused_tag = "2"
 
     def __init__(self, av: Separator, audio: Separator, width: int = WIDTH, weight: float = 0.5):
-        super().__init__()
-        if av.kind != "av" or audio.kind != "audio" or audio.n_out != 2:
-            raise ValueError("fused: needs an AV model and a 2-output audio-only model")
-        if av.lookahead != audio.lookahead:
-            raise ValueError(f"fused: look-ahead {av.lookahead} (AV) and {audio.lookahead} (audio) chunks differ")
-        self.av, self.audio = av, audio
+        super().__init__(av, audio)
         for p in list(av.parameters()) + list(audio.parameters()):
             p.requires_grad_(False)  # the members are the shipped models, unchanged
         self.head = FusionHead(av.visual_dim, width, weight)
-        self.kind, self.n_out, self.lookahead, self.select = "av", 1, av.lookahead, False
+        self.select = False
         # export parity bound (export.py, random inputs): the fused phase is that of m_E + m_P,
         # ill-conditioned in a bin where the two nearly cancel (opposite phases), and a learned
         # weight a != 1/2 keeps the magnitude there; such bins differ by ~5e-4 between PyTorch
@@ -131,21 +128,8 @@ class LearnedFusedSeparator(nn.Module):
         self.audio.eval()
         return self
 
-    @property
-    def lookahead_frames(self) -> int:
-        return self.lookahead * CHUNK_FRAMES
-
-    def state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
-        s = {f"av_{k}": v for k, v in self.av.state_shapes(batch).items()}
-        s |= {f"audio_{k}": v for k, v in self.audio.state_shapes(batch).items()}
-        if self.lookahead:
-            s["fuse_power"] = (batch, self.lookahead_frames, N_BINS)
-        s["fuse_sums"] = (batch, 5)
-        s["fuse_gru"] = (batch, 1, self.head.width)
-        return s
-
-    def initial_state(self, batch: int) -> dict[str, torch.Tensor]:
-        return {k: torch.zeros(v) for k, v in self.state_shapes(batch).items()}
+    def fusion_state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        return {"fuse_sums": (batch, 5), "fuse_gru": (batch, 1, self.head.width)}
 
     def _run(self, me, mo, power, vis, sums, hstate, pre_vis=None):
         """pre_vis [B, L, V] (whole signals): the visual features of the L calls a stream makes
@@ -165,35 +149,18 @@ class LearnedFusedSeparator(nn.Module):
         return self.head.fuse(me, mo, h, dcos), sums, hstate
 
     def forward(self, mix, roi, *states):
-        na, nb = len(self.av.state_shapes(1)), len(self.audio.state_shapes(1))
-        av_in = states[:na]
         with torch.no_grad():
-            me, *av_states = self.av(mix, roi, *av_in)
-            mo, *audio_states = self.audio(mix, *states[na:na + nb])
-            vis = self.av._visual(roi, av_in[1])[:, None]  # av_in[1]: the previous ROI
-        rest = list(states[na + nb:])
-        power = mixture_power(mix)
-        extra = []
-        if self.lookahead:  # the masks are those of the chunk L calls back: its power too
-            full = torch.cat([rest.pop(0), power], dim=1)
-            power, extra = full[:, :CHUNK_FRAMES], [full[:, CHUNK_FRAMES:]]
-        sums, hstate = rest
-        mask, sums, hstate = self._run(me, mo, power, vis, sums, hstate.transpose(0, 1).contiguous())
-        return (mask, *av_states, *audio_states, *extra, sums, hstate.transpose(0, 1))
+            me, mo, vis, power, out, (sums, hstate) = self.step_members(mix, roi, states)
+        mask, sums, hstate = self._run(me, mo, power, vis[:, None], sums, hstate.transpose(0, 1).contiguous())
+        return (mask, *out, sums, hstate.transpose(0, 1))
 
     def forward_parts(self, mix: torch.Tensor, rois: torch.Tensor, swap: torch.Tensor | None = None):
         """Whole signal (train.py's AV interface): (fused mask [B, 2, T, F], None, None).
         swap [B] bool: exchange the baseline's two outputs of those examples (training)."""
-        B, n = mix.shape[0], mix.shape[2] // CHUNK_FRAMES
+        B, n, L = mix.shape[0], mix.shape[2] // CHUNK_FRAMES, self.lookahead
         with torch.no_grad():
-            me = self.av.forward_sequence(mix, rois)
+            me, _, _, vis_all = self.av.sequence_parts(mix, rois)  # visual features of every call
             mo = self.audio.forward_sequence(mix)
-            L = self.lookahead
-            padded = torch.cat([rois] + [rois[:, -1:]] * L, dim=1)
-            prev = torch.cat([torch.zeros_like(padded[:, :1]), padded[:, :-1]], dim=1)
-            k = padded.shape[1]
-            vis_all = self.av._visual(padded.reshape(B * k, *padded.shape[2:]),
-                                      prev.reshape(B * k, *prev.shape[2:])).reshape(B, k, -1)
             vis, pre_vis = vis_all[:, L:L + n], vis_all[:, :L]
         if swap is None and self.training:
             swap = torch.rand(B) < 0.5
@@ -205,18 +172,13 @@ class LearnedFusedSeparator(nn.Module):
     def forward_sequence(self, mix: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
         return self.forward_parts(mix, rois, swap=torch.zeros(mix.shape[0], dtype=torch.bool))[0]
 
-    def flops(self) -> float:
+    def fusion_flops(self) -> float:
         W = self.head.width
         head = 25 * (2 * (W * (7 * N_BANDS + 1 + self.av.visual_dim) + 6 * W * W + W * (1 + N_BANDS)))
-        return flops_per_second(self.av) + flops_per_second(self.audio) + head + 100 * N_BINS * 60
+        return head + 100 * N_BINS * 60
 
     def metadata(self) -> dict[str, str]:
-        a, b = self.av, self.audio
-        return {"parameters": str(count_params(self)), "flops_per_second": str(int(self.flops())),
-                "hidden": str(a.hidden), "gru_hidden": str(a.gru_hidden), "gru_layers": str(a.layers),
-                "post_blocks": str(a.post_blocks), "band_head": str(a.band_head), "roi_norm": str(int(a.roi_norm)),
-                "select": str(int(a.select)), "fused": "2", "fuse_head_width": str(self.head.width),
-                "audio_hidden": str(b.hidden), "audio_post_blocks": str(b.post_blocks)}
+        return super().metadata() | {"fuse_head_width": str(self.head.width)}
 
 
 def make_learned_fused(cfg: dict) -> LearnedFusedSeparator:

@@ -296,13 +296,21 @@ class Separator(nn.Module):
         """AV: forward(mix, roi, gru, prev_roi[, h_hist, e_hist]); audio: forward(mix, gru[, h_hist,
         e_hist]) (the histories with lookahead, v7). Returns (mask, gru'[, prev_roi'][, h_hist',
         e_hist']); with lookahead L the mask is that of the chunk given L calls earlier."""
+        mask, out, _ = self.step(mix, *args)
+        return (mask, *out)
+
+    def step(self, mix, *args):
+        """`forward`'s mask and new states, and (AV) the face's visual features [B, V] of this
+        call, else None (the fused separators, training/fusion*.py, read them too)."""
+        v = None
         if self.kind == "av":
             roi, gru, prev, *hist = args
         else:
             gru, *hist = args
         e, c, feats = self._frames_in(mix)  # c [B, 1, H]
         if self.kind == "av":
-            c = torch.cat([c, self._visual(roi, prev)[:, None, :]], dim=2)
+            v = self._visual(roi, prev)
+            c = torch.cat([c, v[:, None, :]], dim=2)
         h, g = self.gru(c, gru.transpose(0, 1).contiguous())
         out = [g.transpose(0, 1)] + ([roi] if self.kind == "av" else [])
         if self.lookahead:
@@ -312,7 +320,7 @@ class Separator(nn.Module):
             out += [h[:, 1:], e[:, CHUNK_FRAMES:]]
             e = e[:, :CHUNK_FRAMES]  # chunk t - L's frames
         mask, _ = self._mask(h, e, feats)
-        return (mask, *out)
+        return mask, out, v
 
     # ---------------------------------------------------------------- whole utterance
     def forward_sequence(self, mix: torch.Tensor, rois: torch.Tensor | None = None, with_aux: bool = False):
@@ -326,6 +334,11 @@ class Separator(nn.Module):
     def forward_parts(self, mix: torch.Tensor, rois: torch.Tensor | None = None):
         """`forward_sequence`'s (mask, aux energy prediction or None, internal masks or None); the
         internal masks [B, 2, 2, T, F] exist for the AV model with select (training's PIT term)."""
+        return self.sequence_parts(mix, rois)[:3]
+
+    def sequence_parts(self, mix: torch.Tensor, rois: torch.Tensor | None = None):
+        """`forward_parts` and (AV) the visual features of every call a stream makes
+        [B, chunks + lookahead, V] (the last ROI repeated for the look-ahead calls), else None."""
         B, T = mix.shape[0], mix.shape[2]
         if self.lookahead:  # the stream goes on for L chunks of zero input, the face stays (v7)
             mix = torch.nn.functional.pad(mix, (0, 0, 0, self.lookahead_frames))
@@ -343,7 +356,7 @@ class Separator(nn.Module):
         h, _ = self.gru(c)
         mask, internal = self._mask(h, e, feats)
         n = T // CHUNK_FRAMES
-        return mask, (self.aux(v[:, :n])[..., 0] if v is not None else None), internal
+        return mask, (self.aux(v[:, :n])[..., 0] if v is not None else None), internal, v
 
 
 def count_params(model: nn.Module) -> int:
