@@ -7,33 +7,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from training.fusion import FusedSeparator, fuse_chunk, load_fused, mixture_power  # noqa: E402
-from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE, Separator  # noqa: E402
+from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE  # noqa: E402
 from training.signal import COMPRESS_EXPONENT  # noqa: E402
+from training.tests.streaming import small_members, stream_chunks  # noqa: E402
 
 
 def _fused(look: int) -> FusedSeparator:
-    torch.manual_seed(0)
-    av = Separator("av", hidden=32, visual_dim=8, frame_dim=16, post_blocks=1, post_width=16, select=True,
-                   roi_norm=True, lookahead=look)
-    audio = Separator("audio", hidden=32, frame_dim=16, post_blocks=1, post_width=16, lookahead=look)
-    with torch.no_grad():  # zero-initialised parts made non-trivial, as in test_model.py
-        for m in (av, audio):
-            for lin in m.ahead:
-                lin.weight.normal_(0.0, 0.05)
-            m.head.weight.normal_(0.0, 0.3)
-        av.sel.weight.normal_(0.0, 0.3)
-    return FusedSeparator(av.eval(), audio.eval()).eval()
-
-
-def _stream(m: FusedSeparator, mix, rois):
-    n, look = mix.shape[2] // CHUNK_FRAMES, m.lookahead
-    states, outs = list(m.initial_state(mix.shape[0]).values()), []
-    with torch.no_grad():
-        for c in range(n + look):
-            x = mix[:, :, c * CHUNK_FRAMES:(c + 1) * CHUNK_FRAMES] if c < n else torch.zeros_like(mix[:, :, :CHUNK_FRAMES])
-            y, *states = m(x, rois[:, min(c, n - 1)], *states)
-            outs.append(y)
-    return torch.cat(outs[look:], dim=-2)
+    return FusedSeparator(*small_members(look)).eval()
 
 
 @pytest.mark.parametrize("look", [0, 2])
@@ -46,7 +26,7 @@ def test_streaming_equals_whole_signal(look):
     rois = torch.rand(2, 8, 1, ROI_SIZE, ROI_SIZE, generator=g)
     with torch.no_grad():
         whole = m.forward_sequence(mix, rois)
-    stream = _stream(m, mix, rois)
+    stream, _ = stream_chunks(m, mix, rois)
     assert whole.shape == (2, 2, 8 * CHUNK_FRAMES, N_BINS)
     # members agree to ~1e-6; the square root of a product near 0 magnifies that (d sqrt(u) = du / 2 sqrt(u))
     assert torch.allclose(stream, whole, atol=2e-4), (stream - whole).abs().max()

@@ -7,25 +7,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from training.fusion_head import BETA, LearnedFusedSeparator, running_cosine  # noqa: E402
-from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE, Separator  # noqa: E402
-
-
-def _members(look: int):
-    torch.manual_seed(0)
-    av = Separator("av", hidden=32, visual_dim=8, frame_dim=16, post_blocks=1, post_width=16, select=True,
-                   roi_norm=True, lookahead=look)
-    audio = Separator("audio", hidden=32, frame_dim=16, post_blocks=1, post_width=16, lookahead=look)
-    with torch.no_grad():  # zero-initialised parts made non-trivial, as in test_model.py
-        for m in (av, audio):
-            for lin in m.ahead:
-                lin.weight.normal_(0.0, 0.05)
-            m.head.weight.normal_(0.0, 0.3)
-        av.sel.weight.normal_(0.0, 0.3)
-    return av.eval(), audio.eval()
+from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE  # noqa: E402
+from training.tests.streaming import small_members, stream_chunks  # noqa: E402
 
 
 def _fused(look: int, trained_head: bool = True, weight: float = 0.5) -> LearnedFusedSeparator:
-    m = LearnedFusedSeparator(*_members(look), width=16, weight=weight)
+    m = LearnedFusedSeparator(*small_members(look), width=16, weight=weight)
     if trained_head:  # as after training: the head's outputs no longer zero
         with torch.no_grad():
             m.head.out.weight.normal_(0.0, 0.5)
@@ -39,17 +26,6 @@ def _inputs(chunks=7):
             torch.rand(2, chunks, 1, ROI_SIZE, ROI_SIZE, generator=g))
 
 
-def _stream(m, mix, rois):
-    n, look = mix.shape[2] // CHUNK_FRAMES, m.lookahead
-    states, outs = list(m.initial_state(mix.shape[0]).values()), []
-    with torch.no_grad():
-        for c in range(n + look):
-            x = mix[:, :, c * CHUNK_FRAMES:(c + 1) * CHUNK_FRAMES] if c < n else torch.zeros_like(mix[:, :, :CHUNK_FRAMES])
-            y, *states = m(x, rois[:, min(c, n - 1)], *states)
-            outs.append(y)
-    return torch.cat(outs[look:], dim=-2)
-
-
 @pytest.mark.parametrize("look", [0, 2])
 def test_streaming_equals_whole_signal(look):
     """Chunk by chunk (the head's GRU stepping through the look-ahead calls before the first mask,
@@ -58,7 +34,7 @@ def test_streaming_equals_whole_signal(look):
     mix, rois = _inputs()
     with torch.no_grad():
         whole = m.forward_sequence(mix, rois)
-    stream = _stream(m, mix, rois)
+    stream, _ = stream_chunks(m, mix, rois)
     # members agree to ~1e-6; a power of a magnitude near 0 magnifies that
     assert torch.allclose(stream, whole, atol=2e-4), (stream - whole).abs().max()
 
@@ -123,4 +99,4 @@ def test_export_parity_and_contract(tmp_path):
 
 def test_head_weight_outside_the_open_interval_is_refused():
     with pytest.raises(ValueError, match="weight = 1.0"):
-        LearnedFusedSeparator(*_members(0), width=16, weight=1.0)
+        LearnedFusedSeparator(*small_members(0), width=16, weight=1.0)

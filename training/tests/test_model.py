@@ -7,6 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE, Separator, count_params, flops_per_second  # noqa: E402
+from training.tests.streaming import stream_chunks as _stream  # noqa: E402
 
 
 def _model(kind, layers=2, post=0, select=False, band=0, norm=False, look=0):
@@ -40,24 +41,6 @@ KINDS = [("av", 1, 0, False, 0, False), ("audio", 1, 0, False, 0, False), ("av",
          ("av", 2, 2, True, 0, True), ("av", 2, 2, True, 32, True)]
 KINDS = [k + (0,) for k in KINDS] + [("av", 2, 2, True, 0, True, 2), ("av", 2, 2, True, 0, True, 1),
                                      ("audio", 2, 2, False, 0, False, 2)]  # ... + lookahead (v7)
-
-
-def _stream(m, mix, rois, first_prev=False):
-    """Chunk by chunk with explicit state from the initial one, flushed with `m.lookahead` chunks
-    of zero input (the face kept), the first `m.lookahead` masks dropped: (masks, final states).
-    first_prev (AV): the first ROI stands in as the previous one (no cut at the start)."""
-    n, look = mix.shape[2] // CHUNK_FRAMES, m.lookahead
-    init = m.initial_state(mix.shape[0])
-    if first_prev:
-        init["prev_roi"] = rois[:, 0].clone()
-    states, outs = list(init.values()), []
-    with torch.no_grad():
-        for c in range(n + look):
-            x = mix[:, :, c * CHUNK_FRAMES:(c + 1) * CHUNK_FRAMES] if c < n else torch.zeros_like(mix[:, :, :CHUNK_FRAMES])
-            face = [rois[:, min(c, n - 1)]] if m.kind == "av" else []
-            y, *states = m(x, *face, *states)
-            outs.append(y)
-    return torch.cat(outs[look:], dim=-2), states
 
 
 @pytest.mark.parametrize("kind,layers,post,select,band,norm,look", KINDS)
