@@ -87,6 +87,40 @@ def test_select_loss_has_the_pit_term_for_talking_faces():
     assert m.sel.weight.grad.abs().sum() > 0 and torch.isfinite(m.head.weight.grad).all()
 
 
+def test_distillation_adds_the_teacher_term_and_trains_only_the_student():
+    """train.distill_from (v9d): SI-SDR against a frozen teacher's estimate, for talking faces only,
+    is subtracted x distill_weight; the teacher gets no gradient."""
+    torch.manual_seed(0)
+    m, teacher = Separator("av", select=True), Separator("av", select=True).eval()
+    for p_ in teacher.parameters():
+        p_.requires_grad_(False)
+    mix = torch.randn(2, 1920) * 0.1
+    tgt = torch.stack([torch.randn(1920) * 0.05, torch.zeros(1920)])
+    rois = torch.rand(2, 3, 1, 48, 48)
+    talking = torch.tensor([True, False])
+    with torch.no_grad():
+        base, _ = T.batch_loss(m, mix, tgt, rois, talking)
+        with_t, _ = T.batch_loss(m, mix, tgt, rois, talking, teacher=teacher, distill_weight=0.7)
+        y = T.final_part(T.estimates_time(T.forward_batch(m, mix, rois)[0], mix.shape[-1]))
+        yt = T.final_part(T.estimates_time(T.forward_batch(teacher, mix, rois)[0], mix.shape[-1]))
+        d = T.si_sdr_t(y, yt)
+    assert torch.allclose(with_t, base - 0.7 * d[0] / 2, atol=1e-4)
+    assert abs(float(with_t - base)) > 1e-3  # the term is there (two different random models)
+    loss, _ = T.batch_loss(m, mix, tgt, rois, talking, teacher=teacher, distill_weight=0.7)
+    loss.backward()
+    assert m.head.weight.grad.abs().sum() > 0
+    assert all(p_.grad is None for p_ in teacher.parameters())
+
+
+def test_distillation_config_errors_name_the_culprit(tmp_path):
+    cfg = {"name": "x", "train": {"distill_from": "no-such-config.toml"}}
+    with pytest.raises(FileNotFoundError, match="no-such-config.toml"):
+        T.load_teacher(cfg, "av", "cpu")
+    with pytest.raises(ValueError, match="only an AV model"):
+        T.load_teacher(cfg, "audio", "cpu")
+    assert T.load_teacher({"name": "x", "train": {}}, "av", "cpu") == (None, 0.0)
+
+
 def _fake_scenes(n_scenes=4, n=3200, T_=5, seed=0):
     """Scenes in the shard layout: 3 slots, slot 2 a silent face, distinct voices per slot."""
     rng = np.random.default_rng(seed)
