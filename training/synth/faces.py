@@ -70,7 +70,7 @@ def load_split() -> dict:
 def face_ids(split: str) -> list[str]:
     s = load_split()
     train = [f["id"] for f in s["training"]["solvay_1927_29faces.png"]]
-    if split in ("train", "stack"):  # stack: unseen voices, the training faces
+    if split in ("train", "stack", "train_more"):  # stack, train_more: more voices, the training faces
         return [i for i in train if i not in VAL_FACE_IDS]
     if split == "val":
         return list(VAL_FACE_IDS)

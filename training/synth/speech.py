@@ -52,6 +52,14 @@ VARIANTS_BY_SPLIT = {
     "stack": ["m8", "klatt3", "klatt4", "Andy", "Annie", "adam", "anika", "linda", "steph", "travis",
               "victor", "shelby", "paul", "david", "john", "robert", "benjamin", "caleb", "belinda",
               "norbert", "quincy", "zac", "max", "edward", "iven", "grandma", "michel"],
+    # more training voices (v10): the remaining human-sounding variants espeak-ng 1.51 ships (not
+    # the robot, demonic, announcer or fast-test ones), outside every split above
+    "train_more": ["Alex", "Alicia", "Andrea", "antonio", "aunty", "boris", "Denis", "Diogo", "ed",
+                   "edward2", "Gene", "Gene2", "gustave", "Henrique", "Hugo", "iven2", "iven3", "iven4",
+                   "Jacky", "kaukovalta", "Lee", "marcelo", "Marco", "Mario", "Michael", "miguel", "Mike",
+                   "Nguyen", "pablo", "pedro", "RicishayMax", "RicishayMax2", "RicishayMax3", "rob",
+                   "steph2", "steph3", "Storm", "Tweaky", "AnxiousAndy", "whisperf", "grandpa", "klatt5",
+                   "klatt6", "sandro"],
 }
 
 

@@ -127,6 +127,10 @@ def test_heldout_tts_voices_are_unseen_variants():
     # the stacking voices: unseen by the separators and disjoint from val and test
     assert not set(splits["stack"]) & (set(splits["train"]) | set(splits["val"]) | set(splits["test"]))
     assert set(F.face_ids(S.face_split("stack"))) == set(F.face_ids("train"))
+    # v10's extra training voices: outside every other split, with the training faces
+    others = set().union(*(set(v) for k, v in splits.items() if k != "train_more"))
+    assert not set(splits["train_more"]) & others
+    assert set(F.face_ids(S.face_split("train_more"))) == set(F.face_ids("train"))
     rng = np.random.default_rng(0)
     for _ in range(50):
         assert SP.random_voice(rng, splits["test"]).voice.split("+")[1] in splits["test"]
