@@ -16,6 +16,8 @@ No weights of its own: the two members are the shipped models, unchanged.
 
 from __future__ import annotations
 
+import abc
+
 import torch
 from torch import nn
 
@@ -54,7 +56,7 @@ def mixture_power(mix: torch.Tensor) -> torch.Tensor:
     return torch.pow(c2 + 1e-30, 1.0 / COMPRESS_EXPONENT) * (c2 > 0).to(mix.dtype)
 
 
-class MemberPair(nn.Module):
+class MemberPair(nn.Module, abc.ABC):
     """What the fused separators share (this rule and `fusion_head.LearnedFusedSeparator`): an AV
     model and a 2-output baseline with the same look-ahead behind the AV call contract (mix, roi,
     states -> mask, states). The states are the AV model's (av_*), the baseline's (audio_*), the
@@ -76,8 +78,9 @@ class MemberPair(nn.Module):
     def lookahead_frames(self) -> int:
         return self.lookahead * CHUNK_FRAMES
 
+    @abc.abstractmethod
     def fusion_state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
-        raise NotImplementedError
+        """The fusion's own state tensors (each subclass: its pick sums, head state, ...)."""
 
     def state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
         s = {f"av_{k}": v for k, v in self.av.state_shapes(batch).items()}
@@ -109,8 +112,9 @@ class MemberPair(nn.Module):
         """Both members, plus the fusion's own (`fusion_flops`)."""
         return flops_per_second(self.av) + flops_per_second(self.audio) + self.fusion_flops()
 
+    @abc.abstractmethod
     def fusion_flops(self) -> float:
-        raise NotImplementedError
+        """The fusion's own FLOP per second of audio, beyond the members'."""
 
     def metadata(self) -> dict[str, str]:
         """Export metadata beyond the call contract's: the members' shapes and the fusion."""

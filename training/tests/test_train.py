@@ -66,14 +66,18 @@ def test_pit_pair_takes_the_better_pairing():
     assert (right > 15).all() and (T.pit_pair(s0, s1, s0, s1) > 60).all()
 
 
+def _talking_and_silent_batch():
+    """Two 3-frame examples: a talking face, then a silent one (mix, tgt, rois, talking)."""
+    mix = torch.randn(2, 1920) * 0.1
+    tgt = torch.stack([torch.randn(1920) * 0.05, torch.zeros(1920)])
+    return mix, tgt, torch.rand(2, 3, 1, 48, 48), torch.tensor([True, False])
+
+
 def test_select_loss_has_the_pit_term_for_talking_faces():
     """AV with select: pit_weight adds the internal outputs' PIT SI-SDR (faces that talk only)."""
     torch.manual_seed(0)
     m = Separator("av", select=True)
-    mix = torch.randn(2, 1920) * 0.1
-    tgt = torch.stack([torch.randn(1920) * 0.05, torch.zeros(1920)])
-    rois = torch.rand(2, 3, 1, 48, 48)
-    talking = torch.tensor([True, False])
+    mix, tgt, rois, talking = _talking_and_silent_batch()
     with torch.no_grad():
         base, _ = T.batch_loss(m, mix, tgt, rois, talking)
         withpit, _ = T.batch_loss(m, mix, tgt, rois, talking, pit_weight=0.5)
@@ -94,10 +98,7 @@ def test_distillation_adds_the_teacher_term_and_trains_only_the_student():
     m, teacher = Separator("av", select=True), Separator("av", select=True).eval()
     for p_ in teacher.parameters():
         p_.requires_grad_(False)
-    mix = torch.randn(2, 1920) * 0.1
-    tgt = torch.stack([torch.randn(1920) * 0.05, torch.zeros(1920)])
-    rois = torch.rand(2, 3, 1, 48, 48)
-    talking = torch.tensor([True, False])
+    mix, tgt, rois, talking = _talking_and_silent_batch()
     with torch.no_grad():
         base, _ = T.batch_loss(m, mix, tgt, rois, talking)
         with_t, _ = T.batch_loss(m, mix, tgt, rois, talking, teacher=teacher, distill_weight=0.7)
