@@ -620,7 +620,10 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
       source lacks may only be v4's per-frame blocks, v5's band head or v7's look-ahead layers, which
       start as the identity (a zero contribution); a source with a narrower GRU is widened into
       this model's without changing its masks (`widen_state_dict`, v7w);
-    train.init_optional: a missing source run starts from scratch instead of failing."""
+    train.init_optional: a missing source run starts from scratch instead of failing;
+    train.init_from_onnx (`--kind audio`: train.init_from_onnx_audio): an exported model file of
+      this configuration, e.g. the shipped models/separator.onnx (`training/onnx_import.py`); it
+      takes precedence over init_from. Training-only layers the file lacks start fresh."""
     def source(name: str):
         path = run_dir({"name": name}) / "model.pt"
         if path.is_file():
@@ -636,6 +639,13 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
         if audio_sd is not None:
             init_select(model, audio_sd, av_sd)
             log(f"[train] separator initialised from {pa}, visual encoder from {pv if av_sd is not None else 'random weights'}")
+        return
+    onnx_key = "init_from_onnx_audio" if model.kind == "audio" else "init_from_onnx"
+    if t.get(onnx_key):
+        from .onnx_import import import_onnx
+
+        fresh = import_onnx(model, cfg, t[onnx_key])
+        log(f"[train] weights imported from {t[onnx_key]}" + (f" (fresh: {', '.join(fresh)})" if fresh else ""))
         return
     if not t.get("init_from"):
         return

@@ -1,0 +1,93 @@
+"""ONNX -> PyTorch import (`training/onnx_import.py`, `train.init_from_onnx`): needs torch (run with
+`make test-training`); skipped when torch is missing."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training import train as T  # noqa: E402
+from training.export import export_model  # noqa: E402
+from training.onnx_import import OnnxImportError, import_onnx  # noqa: E402
+
+# small but with every kind of layer the shipped models have: select, look-ahead, per-frame
+# blocks, brightness normalisation, a 2-layer GRU
+MODEL = {"hidden": 64, "visual_dim": 16, "frame_dim": 32, "gru_layers": 2, "post_blocks": 1,
+         "post_width": 48, "select": True, "roi_norm": True, "lookahead": 2}
+
+
+def _cfg(kind: str, **model) -> dict:
+    return {"name": "import-test", "model": {"kind": kind, **MODEL, **model}, "train": {}}
+
+
+def _trained_like(cfg: dict, seed: int) -> torch.nn.Module:
+    """A model whose every parameter is random (not the init's zeros and ones), as trained ones are."""
+    torch.manual_seed(seed)
+    m = T.make_model(cfg)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0.0, 0.3)
+    return m
+
+
+@pytest.mark.parametrize("kind", ["av", "audio"])
+def test_import_restores_every_exported_parameter(tmp_path, kind):
+    cfg = _cfg(kind)
+    src = _trained_like(cfg, 0)
+    export_model(src, cfg, tmp_path / "src.onnx")
+    dst = _trained_like(cfg, 1)
+    before = copy.deepcopy(dst.state_dict())
+    fresh = import_onnx(dst, cfg, tmp_path / "src.onnx")
+    # only the AV model's training-only head (target energy of the next chunk) is not exported
+    assert fresh == (["aux.weight", "aux.bias"] if kind == "av" else [])
+    for k, v in dst.state_dict().items():
+        want = before[k] if k.startswith("aux.") else src.state_dict()[k]
+        assert torch.equal(v, want), k
+    # and it separates the same: one streaming call through both
+    torch.manual_seed(2)
+    mix = torch.randn(2, 2, 4, 257)
+    head = [mix] + ([torch.rand(2, 1, 48, 48)] if kind == "av" else [])
+    state = list(src.initial_state(2).values())
+    with torch.no_grad():
+        a, b = src.eval()(*head, *state), dst.eval()(*head, *state)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_import_refuses_another_configuration_naming_the_file(tmp_path):
+    cfg = _cfg("av")
+    export_model(_trained_like(cfg, 0), cfg, tmp_path / "src.onnx")
+    other = _cfg("av", hidden=80)
+    with pytest.raises(OnnxImportError, match=r"src\.onnx.*another configuration"):
+        import_onnx(T.make_model(other), other, tmp_path / "src.onnx")
+    audio = _cfg("audio")
+    with pytest.raises(OnnxImportError, match=r"src\.onnx"):
+        import_onnx(T.make_model(audio), audio, tmp_path / "src.onnx")
+
+
+def test_import_refuses_missing_and_corrupt_files(tmp_path):
+    cfg = _cfg("audio")
+    with pytest.raises(FileNotFoundError, match="nothere.onnx"):
+        import_onnx(T.make_model(cfg), cfg, tmp_path / "nothere.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 100)
+    with pytest.raises(OnnxImportError, match=r"bad\.onnx"):
+        import_onnx(T.make_model(cfg), cfg, bad)
+
+
+def test_init_weights_takes_the_onnx_file_of_its_kind(tmp_path):
+    logs = []
+    for kind, key in [("av", "init_from_onnx"), ("audio", "init_from_onnx_audio")]:
+        cfg = _cfg(kind)
+        src = _trained_like(cfg, 0)
+        export_model(src, cfg, tmp_path / f"{kind}.onnx")
+        dst = _trained_like(cfg, 1)
+        # both keys set: each kind picks its own; init_from (a run directory) is not consulted
+        t = {"init_from_onnx": str(tmp_path / "av.onnx"), "init_from_onnx_audio": str(tmp_path / f"{kind}.onnx"),
+             "init_from": "no-such-run"} if kind == "audio" else {key: str(tmp_path / "av.onnx"), "init_from": "no-such-run"}
+        T.init_weights(dst, t, cfg, "cpu", logs.append)
+        assert torch.equal(dst.state_dict()["head.weight"], src.state_dict()["head.weight"])
+    assert any("imported from" in m and "av.onnx" in m for m in logs)
+    assert any("imported from" in m and "audio.onnx" in m for m in logs)
