@@ -15,6 +15,7 @@ must reproduce every initializer of the source file bit for bit.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -28,6 +29,19 @@ MAX_EXACT = 2**24  # float32 holds every integer up to this
 
 class OnnxImportError(ValueError):
     """An ONNX file that does not fit the model (names the file and the tensor)."""
+
+
+def check_sha256(path, want: str | None, key: str) -> None:
+    """Refuse a file whose sha256 is not the pinned one (`want`; None: no pin)."""
+    if not want:
+        return
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{key}: {path} does not exist")
+    got = hashlib.sha256(path.read_bytes()).hexdigest()
+    if got != want.lower():
+        raise OnnxImportError(f"{path}: sha256 {got}, but {key} pins {want} (the run starts from that "
+                              "model: `git log -- PATH` finds the commit that shipped it)")
 
 
 def _initializers(path: Path) -> dict[str, np.ndarray]:

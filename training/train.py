@@ -623,7 +623,8 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
     train.init_optional: a missing source run starts from scratch instead of failing;
     train.init_from_onnx (`--kind audio`: train.init_from_onnx_audio): an exported model file of
       this configuration, e.g. the shipped models/separator.onnx (`training/onnx_import.py`); it
-      takes precedence over init_from. Training-only layers the file lacks start fresh."""
+      takes precedence over init_from. <key>_sha256 pins the file (a run that must start from one
+      particular model, not from whatever was shipped since). Training-only layers the file lacks start fresh."""
     def source(name: str):
         path = run_dir({"name": name}) / "model.pt"
         if path.is_file():
@@ -642,8 +643,9 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
         return
     onnx_key = "init_from_onnx_audio" if model.kind == "audio" else "init_from_onnx"
     if t.get(onnx_key):
-        from .onnx_import import import_onnx
+        from .onnx_import import check_sha256, import_onnx
 
+        check_sha256(t[onnx_key], t.get(f"{onnx_key}_sha256"), f"train.{onnx_key}_sha256")
         fresh = import_onnx(model, cfg, t[onnx_key])
         log(f"[train] weights imported from {t[onnx_key]}" + (f" (fresh: {', '.join(fresh)})" if fresh else ""))
         return

@@ -91,3 +91,15 @@ def test_init_weights_takes_the_onnx_file_of_its_kind(tmp_path):
         assert torch.equal(dst.state_dict()["head.weight"], src.state_dict()["head.weight"])
     assert any("imported from" in m and "av.onnx" in m for m in logs)
     assert any("imported from" in m and "audio.onnx" in m for m in logs)
+
+
+def test_a_pinned_sha256_refuses_another_file(tmp_path):
+    cfg = _cfg("audio")
+    export_model(_trained_like(cfg, 0), cfg, tmp_path / "a.onnx")
+    t = {"init_from_onnx_audio": str(tmp_path / "a.onnx"), "init_from_onnx_audio_sha256": "0" * 64}
+    with pytest.raises(OnnxImportError, match=r"a\.onnx: sha256 .* pins 0{64}"):
+        T.init_weights(T.make_model(cfg), t, cfg, "cpu", print)
+    import hashlib
+
+    t["init_from_onnx_audio_sha256"] = hashlib.sha256((tmp_path / "a.onnx").read_bytes()).hexdigest()
+    T.init_weights(T.make_model(cfg), t, cfg, "cpu", print)
