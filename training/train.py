@@ -36,7 +36,7 @@ from .config import load as load_config
 from .device_mix import DeviceUnitPool
 from .model import Separator, count_params, flops_per_second, widen_state_dict
 from .roi_augment import augment_rois
-from .synth.scene import load_shards
+from .synth.scene import load_shard_files, load_shards, shard_paths
 from .signal import COMPRESS_EXPONENT, HOP_LENGTH, N_BINS, N_FFT, STREAM_PAD, WIN_LENGTH
 
 PAD = STREAM_PAD  # 352
@@ -358,17 +358,17 @@ def load_training_data(cfg: dict) -> dict:
     """The training splits (`train.train_splits`, default ["train"]) as one data dict. Voice
     indices are per split, so each split's are offset past the previous ones' (dynamic mixing
     must never take two units of one voice as different talkers)."""
-    parts = [load_shards(data_dir(cfg) / s) for s in cfg["train"].get("train_splits", ["train"])]
-    out, offset = {}, 0
-    for p in parts:
-        v = p["voice_index"].copy()
-        v[v >= 0] += offset
-        offset = int(v.max()) + 1
-        p = dict(p, voice_index=v)
-        for k, a in p.items():
-            if k not in ("face_ids", "voice_ids"):
-                out.setdefault(k, []).append(a)
-    return {k: np.concatenate(a) for k, a in out.items()}
+    per_split = [shard_paths(data_dir(cfg) / s) for s in cfg["train"].get("train_splits", ["train"])]
+    out, lengths = load_shard_files([p for paths in per_split for p in paths])
+    del out["face_ids"], out["voice_ids"]
+    v, start, offset = out["voice_index"], 0, 0
+    for paths in per_split:
+        n = sum(lengths[:len(paths)])
+        lengths = lengths[len(paths):]
+        seg = v[start: start + n]
+        seg[seg >= 0] += offset
+        offset, start = int(seg.max()) + 1, start + n
+    return out
 
 
 def mixed_batch(units: "UnitPool", rng, step: int, bs: int, kind: str, mix_w, p_silent: float, cur_steps: int):

@@ -233,12 +233,53 @@ def _write_shard(out: Path, shards: list, batch: list, i: int, faces, voices) ->
     shards.append(path.name)
 
 
-def load_shards(directory: Path) -> dict:
-    """All shards of one split concatenated (numpy arrays)."""
+def shard_paths(directory: Path) -> list[Path]:
     paths = sorted(Path(directory).glob("shard-*.npz"))
     if not paths:
         raise FileNotFoundError(f"no shards in {directory}: run `python -m training synth` first")
-    parts = [dict(np.load(p)) for p in paths]
-    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k not in ("face_ids", "voice_ids")}
-    out["face_ids"], out["voice_ids"] = parts[0]["face_ids"], parts[0]["voice_ids"]
-    return out
+    return paths
+
+
+def load_shards(directory: Path) -> dict:
+    """All shards of one split concatenated (numpy arrays)."""
+    return load_shard_files(shard_paths(directory))[0]
+
+
+def _npy_header(npz, key: str, path: Path) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) of one array of an .npz, read from its header, not its data."""
+    try:
+        with npz.zip.open(f"{key}.npy") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
+    except KeyError as e:
+        raise ValueError(f"{path}: no array {key!r} (shards of different synthesis versions?)") from e
+    return shape, dtype
+
+
+def load_shard_files(paths: list[Path]) -> tuple[dict, list[int]]:
+    """Shards concatenated along scenes, and each shard's number of scenes. Every array is
+    allocated once at its final size and filled shard by shard: the peak is the data plus one
+    shard's array, not twice the data (the training splits are several GB, and two runs side by
+    side share the machine). face_ids and voice_ids come from the first shard."""
+    files = [np.load(p) for p in paths]  # NpzFile: an array is read only when asked for
+    try:
+        out = {"face_ids": files[0]["face_ids"], "voice_ids": files[0]["voice_ids"]}
+        keys = [k for k in files[0].files if k not in ("face_ids", "voice_ids")]
+        heads = {k: [_npy_header(f, k, p) for f, p in zip(files, paths)] for k in keys}
+        lengths = [shape[0] for shape, _ in heads[keys[0]]]
+        for k in keys:
+            (shape0, dtype0) = heads[k][0]
+            for (shape, dtype), p, n in zip(heads[k], paths, lengths):
+                if shape[1:] != shape0[1:] or dtype != dtype0 or shape[0] != n:
+                    raise ValueError(f"{p}: {k} is {dtype}{list(shape)}, {paths[0].name} has {dtype0}{list(shape0)}")
+            arr = np.empty((sum(lengths), *shape0[1:]), dtype0)
+            pos = 0
+            for f, n in zip(files, lengths):
+                arr[pos: pos + n] = f[k]
+                pos += n
+            out[k] = arr
+    finally:
+        for f in files:
+            f.close()
+    return out, lengths

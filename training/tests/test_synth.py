@@ -232,3 +232,25 @@ def test_speaker_weights():
     cfg = S.SynthConfig(seed=5, clip_seconds=0.4, speaker_weights={"train": [0.0, 1.0, 0.0]})
     for i in range(4):
         assert S.make_scene(cfg, "train", i, voices, faces)["speaking"].sum() == 2
+
+
+def test_shards_load_as_their_concatenation_and_a_misfit_is_named(tmp_path):
+    rng = np.random.default_rng(0)
+    shards = [{"mixture": rng.standard_normal((n, 40)).astype(np.float32),
+               "rois": rng.integers(0, 255, (n, 3, 2, 4, 4), dtype=np.uint8),
+               "scene_index": np.arange(n, dtype=np.int32)} for n in (3, 5, 2)]
+    for i, a in enumerate(shards):
+        np.savez(tmp_path / f"shard-{i:05d}.npz", face_ids=np.array(["f"]), voice_ids=np.array(["v"]), **a)
+    got, lengths = S.load_shard_files(S.shard_paths(tmp_path))
+    assert lengths == [3, 5, 2]
+    for k in shards[0]:
+        assert got[k].dtype == shards[0][k].dtype
+        assert np.array_equal(got[k], np.concatenate([a[k] for a in shards]))
+    assert list(got["face_ids"]) == ["f"]
+    # a shard from another synthesis (other ROI size) is refused, by name
+    bad = dict(shards[1], rois=np.zeros((5, 3, 2, 6, 6), np.uint8))
+    np.savez(tmp_path / "shard-00001.npz", face_ids=np.array(["f"]), voice_ids=np.array(["v"]), **bad)
+    with pytest.raises(ValueError, match=r"shard-00001\.npz: rois"):
+        S.load_shards(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no shards"):
+        S.load_shards(tmp_path / "empty")
