@@ -1,4 +1,4 @@
-"""`python -m training synth|train|export|evaluate|oracle|diagnose|report|bench --config training/configs/<name>.toml`."""
+"""`python -m training synth|train|soup|export|evaluate|oracle|diagnose|report|bench --config training/configs/<name>.toml`."""
 
 from __future__ import annotations
 
@@ -29,6 +29,18 @@ def cmd_train(cfg: dict, args) -> int:
     from .train import train
 
     train(cfg)
+    return 0
+
+
+def cmd_soup(cfg: dict, args) -> int:
+    from .onnx_import import OnnxImportError
+    from .soup import soup
+
+    try:
+        soup(cfg)
+    except (OnnxImportError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -85,7 +97,7 @@ def cmd_bench(cfg: dict, args) -> int:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
-    p.add_argument("command", choices=["synth", "train", "export", "evaluate", "oracle", "diagnose", "report", "bench"])
+    p.add_argument("command", choices=["synth", "train", "soup", "export", "evaluate", "oracle", "diagnose", "report", "bench"])
     p.add_argument("--config", default="training/configs/cpu.toml")
     p.add_argument("--splits", help="synth: comma-separated subset of the config's splits (default: all of synth.scenes)")
     p.add_argument("--workers", type=int, default=1,
@@ -98,7 +110,7 @@ def main(argv=None) -> int:
                         "selection on val without the held-out faces); writes models/eval/camera/")
     p.add_argument("--out", help="export: where to write the ONNX file (default: the run directory)")
     p.add_argument("--kind", choices=["av", "audio"],
-                   help="train/export/evaluate: override model.kind; the run goes to "
+                   help="train/soup/export/evaluate: override model.kind; the run goes to "
                         "training/runs/<name>-<kind> (same data)")
     args = p.parse_args(argv)
     from .config import load
@@ -107,7 +119,7 @@ def main(argv=None) -> int:
     if args.kind and args.kind != cfg["model"].get("kind", "av"):
         cfg["model"]["kind"] = args.kind
         cfg["run_name"] = f"{cfg['name']}-{args.kind}"
-    return {"synth": cmd_synth, "train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate,
+    return {"synth": cmd_synth, "train": cmd_train, "soup": cmd_soup, "export": cmd_export, "evaluate": cmd_evaluate,
             "oracle": cmd_oracle, "diagnose": cmd_diagnose, "report": cmd_report, "bench": cmd_bench}[args.command](cfg, args)
 
 

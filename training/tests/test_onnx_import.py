@@ -103,3 +103,42 @@ def test_a_pinned_sha256_refuses_another_file(tmp_path):
 
     t["init_from_onnx_audio_sha256"] = hashlib.sha256((tmp_path / "a.onnx").read_bytes()).hexdigest()
     T.init_weights(T.make_model(cfg), t, cfg, "cpu", print)
+
+
+# --- python -m training soup (training/soup.py): weight averages of runs and exported files ---
+
+def test_soup_averages_a_run_and_an_onnx_file(tmp_path, monkeypatch):
+    from training import soup as SO
+
+    monkeypatch.setattr(SO, "run_dir", lambda cfg: tmp_path / "runs" / cfg.get("run_name", cfg["name"]))
+    for kind in ("av", "audio"):
+        cfg = _cfg(kind)
+        a, b = _trained_like(cfg, 0), _trained_like(cfg, 1)
+        export_model(a, cfg, tmp_path / f"a-{kind}.onnx")
+        run = tmp_path / "runs" / ("b" + ("-audio" if kind == "audio" else ""))
+        run.mkdir(parents=True)
+        torch.save({"model": b.state_dict()}, run / "model.pt")
+        cfg = dict(cfg, name="s", soup={"members": [
+            {"onnx": str(tmp_path / "a-av.onnx"), "onnx_audio": str(tmp_path / "a-audio.onnx"), "weight": 0.25},
+            {"run": "b", "weight": 0.75}]})
+        if kind == "audio":
+            cfg["run_name"] = "s-audio"
+        got = torch.load(SO.soup(cfg, log=lambda m: None), weights_only=False)["model"]
+        for k, v in got.items():
+            # the file lacks the AV model's training-only head: it comes from the run alone
+            want = b.state_dict()[k] if k.startswith("aux.") else 0.25 * a.state_dict()[k] + 0.75 * b.state_dict()[k]
+            assert torch.allclose(v, want, atol=1e-6), k
+
+
+def test_soup_refuses_bad_weights_and_members(tmp_path):
+    from training import soup as SO
+
+    cfg = dict(_cfg("audio"), soup={"members": [{"run": "x", "weight": 0.5}, {"run": "y", "weight": 0.6}]})
+    with pytest.raises(ValueError, match="add up to 1"):
+        SO.soup(cfg)
+    cfg["soup"] = {"members": [{"run": "x", "weight": 1.0}]}
+    with pytest.raises(ValueError, match="at least two"):
+        SO.soup(cfg)
+    cfg["soup"] = {"members": [{"weight": 0.5}, {"run": "no-such-run-anywhere", "weight": 0.5}]}
+    with pytest.raises(ValueError, match="run = ... or onnx"):
+        SO.soup(cfg)
