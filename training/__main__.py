@@ -26,9 +26,14 @@ def cmd_synth(cfg: dict, args) -> int:
 
 
 def cmd_train(cfg: dict, args) -> int:
+    from .onnx_import import OnnxImportError
     from .train import train
 
-    train(cfg)
+    try:
+        train(cfg)
+    except (OnnxImportError, FileNotFoundError) as e:  # a missing or wrong input file, not a bug
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -115,7 +120,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from .config import load
 
-    cfg = load(args.config)
+    try:
+        cfg = load(args.config)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.kind and args.kind != cfg["model"].get("kind", "av"):
         cfg["model"]["kind"] = args.kind
         cfg["run_name"] = f"{cfg['name']}-{args.kind}"

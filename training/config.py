@@ -17,8 +17,13 @@ def load(path: str | Path) -> dict:
     keys replace the base's, its sections are merged key by key into the base's, and the name is
     never inherited (an experiment is its control plus the keys it changes)."""
     path = Path(path)
-    with path.open("rb") as f:
-        cfg = tomllib.load(f)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config")
+    try:
+        with path.open("rb") as f:
+            cfg = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML: {e}") from e
     if "base" in cfg:
         base_path = path.parent / cfg.pop("base")
         if not base_path.is_file():

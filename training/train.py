@@ -430,6 +430,8 @@ def train(cfg: dict) -> dict:
         logf.write(msg + "\n")
         logf.flush()
 
+    if not (out / "ckpt.pt").is_file():  # a fresh run: a bad starting file fails now, not after the data
+        check_init_file(cfg)
     data = load_training_data(cfg)
     val = load_shards(data_dir(cfg) / "val")
     device = t.get("device", "cpu")
@@ -609,6 +611,19 @@ def load_teacher(cfg: dict, kind: str, device: str):
     if weight <= 0:
         raise ValueError(f"train.distill_weight = {weight}: must be > 0")
     return teacher, weight
+
+
+def check_init_file(cfg: dict) -> None:
+    """train.init_from_onnx[_audio]: the file exists and has its pinned sha256 (cheap; the import
+    itself needs the model)."""
+    from .onnx_import import check_sha256
+
+    t = cfg["train"]
+    key = "init_from_onnx_audio" if cfg["model"].get("kind", "av") == "audio" else "init_from_onnx"
+    if t.get(key):
+        if not Path(t[key]).is_file():
+            raise FileNotFoundError(f"train.{key}: {t[key]} does not exist")
+        check_sha256(t[key], t.get(f"{key}_sha256"), f"train.{key}_sha256")
 
 
 def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None:

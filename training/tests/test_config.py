@@ -33,3 +33,15 @@ def test_missing_base_names_the_file(tmp_path):
     (tmp_path / "exp.toml").write_text('base = "absent.toml"\n')
     with pytest.raises(FileNotFoundError, match="absent.toml"):
         load(tmp_path / "exp.toml")
+
+
+def test_a_malformed_or_missing_config_is_named_with_exit_2(tmp_path, capsys):
+    from training.__main__ import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x" y\n')
+    assert main(["evaluate", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml: not valid TOML" in err and "line 1" in err
+    assert main(["synth", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml: no such config" in capsys.readouterr().err

@@ -142,3 +142,22 @@ def test_soup_refuses_bad_weights_and_members(tmp_path):
     cfg["soup"] = {"members": [{"weight": 0.5}, {"run": "no-such-run-anywhere", "weight": 0.5}]}
     with pytest.raises(ValueError, match="run = ... or onnx"):
         SO.soup(cfg)
+
+
+def test_train_refuses_a_wrong_start_file_before_loading_data(tmp_path, monkeypatch, capsys):
+    from training import __main__ as CLI
+
+    monkeypatch.setattr(T, "run_dir", lambda cfg: tmp_path / "runs" / cfg["name"])
+    # no data anywhere under this name: the run must stop on the file before it looks for data
+    monkeypatch.setattr(T, "data_dir", lambda cfg: tmp_path / "no-data")
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('name = "pre"\nseed = 1\n[model]\nkind = "audio"\n[train]\n'
+                        f'init_from_onnx_audio = "{tmp_path / "missing.onnx"}"\n')
+    assert CLI.main(["train", "--config", str(cfg_path)]) == 2
+    assert "missing.onnx does not exist" in capsys.readouterr().err
+    cfg = _cfg("audio")
+    export_model(_trained_like(cfg, 0), cfg, tmp_path / "a.onnx")
+    cfg_path.write_text('name = "pre"\nseed = 1\n[model]\nkind = "audio"\n[train]\n'
+                        f'init_from_onnx_audio = "{tmp_path / "a.onnx"}"\ninit_from_onnx_audio_sha256 = "{"1" * 64}"\n')
+    assert CLI.main(["train", "--config", str(cfg_path)]) == 2
+    assert "a.onnx: sha256" in capsys.readouterr().err
