@@ -31,16 +31,16 @@ class OnnxImportError(ValueError):
     """An ONNX file that does not fit the model (names the file and the tensor)."""
 
 
-def check_sha256(path, want: str | None, key: str) -> None:
-    """Refuse a file whose sha256 is not the pinned one (`want`; None: no pin)."""
-    if not want:
-        return
+def check_onnx_file(path, sha256: str | None, key: str) -> None:
+    """The file exists and, where `sha256` pins it, has that hash (`key` names the setting)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{key}: {path} does not exist")
+    if not sha256:
+        return
     got = hashlib.sha256(path.read_bytes()).hexdigest()
-    if got != want.lower():
-        raise OnnxImportError(f"{path}: sha256 {got}, but {key} pins {want} (the run starts from that "
+    if got != sha256.lower():
+        raise OnnxImportError(f"{path}: sha256 {got}, but {key}_sha256 pins {sha256} (the run starts from that "
                               "model: `git log -- PATH` finds the commit that shipped it)")
 
 
@@ -55,17 +55,14 @@ def _initializers(path: Path) -> dict[str, np.ndarray]:
     return {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
 
 
-def _export(model, cfg: dict, path: Path) -> None:
-    export_model(model, cfg, path)
-
-
-def import_onnx(model: torch.nn.Module, cfg: dict, path) -> list[str]:
-    """Fill `model`'s parameters from the ONNX file at `path`, exported from a model of the same
-    configuration. Returns the parameters the file does not hold (training-only layers, e.g. the
-    AV model's auxiliary head), which keep their fresh initialisation."""
+def import_onnx(model: torch.nn.Module, cfg: dict, path, sha256: str | None = None,
+                key: str = "train.init_from_onnx") -> list[str]:
+    """Fill `model`'s parameters from the ONNX file at `path` (pinned by `sha256`, if given),
+    exported from a model of the same configuration. Returns the parameters the file does not
+    hold (training-only layers, e.g. the AV model's auxiliary head), which keep their fresh
+    initialisation. `key` names the setting in errors."""
+    check_onnx_file(path, sha256, key)
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"train.init_from_onnx: {path} does not exist")
     source = _initializers(path)
     params = list(model.named_parameters())
     total = sum(p.numel() for _, p in params)
@@ -82,7 +79,7 @@ def import_onnx(model: torch.nn.Module, cfg: dict, path) -> list[str]:
         with torch.no_grad():
             for (_, p), off in zip(params, offsets):
                 p.copy_(torch.arange(off + 1, off + 1 + p.numel(), dtype=p.dtype).reshape(p.shape))
-        _export(model, cfg, Path(tmp) / "signature.onnx")
+        export_model(model, cfg, Path(tmp) / "signature.onnx")
         signature = _initializers(Path(tmp) / "signature.onnx")
     flat = torch.zeros(total, dtype=torch.float64)
     seen = torch.zeros(total, dtype=torch.bool)
@@ -117,7 +114,7 @@ def import_onnx(model: torch.nn.Module, cfg: dict, path) -> list[str]:
 
 def _check_round_trip(model, cfg: dict, path: Path, source: dict[str, np.ndarray]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        _export(model, cfg, Path(tmp) / "again.onnx")
+        export_model(model, cfg, Path(tmp) / "again.onnx")
         again = _initializers(Path(tmp) / "again.onnx")
     for name, arr in source.items():
         if name not in again or again[name].shape != arr.shape or not np.array_equal(again[name], arr):

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .config import run_dir
-from .onnx_import import check_sha256, import_onnx
+from .onnx_import import import_onnx
 
 
 def _member_weights(cfg: dict, member: dict, kind: str, make_model) -> tuple[dict, set[str], str]:
@@ -36,9 +36,8 @@ def _member_weights(cfg: dict, member: dict, kind: str, make_model) -> tuple[dic
         if key not in member:
             raise ValueError(f"soup: a member with onnx = {member['onnx']!r} needs {key} for a {kind} model")
         sha_key = "sha256_audio" if kind == "audio" else "sha256"
-        check_sha256(member[key], member.get(sha_key), f"soup member {sha_key}")
         model = make_model(cfg)
-        fresh = import_onnx(model, cfg, member[key])
+        fresh = import_onnx(model, cfg, member[key], member.get(sha_key), f"soup member {key}")
         return model.state_dict(), set(fresh), member[key]
     raise ValueError(f"soup: a member needs run = ... or onnx = ... (got {sorted(member)})")
 

@@ -361,11 +361,10 @@ def load_training_data(cfg: dict) -> dict:
     per_split = [shard_paths(data_dir(cfg) / s) for s in cfg["train"].get("train_splits", ["train"])]
     out, lengths = load_shard_files([p for paths in per_split for p in paths])
     del out["face_ids"], out["voice_ids"]
-    v, start, offset = out["voice_index"], 0, 0
+    shard_scenes, start, offset = iter(lengths), 0, 0
     for paths in per_split:
-        n = sum(lengths[:len(paths)])
-        lengths = lengths[len(paths):]
-        seg = v[start: start + n]
+        n = sum(next(shard_scenes) for _ in paths)
+        seg = out["voice_index"][start: start + n]  # a view: offset in place
         seg[seg >= 0] += offset
         offset, start = int(seg.max()) + 1, start + n
     return out
@@ -613,17 +612,19 @@ def load_teacher(cfg: dict, kind: str, device: str):
     return teacher, weight
 
 
+def onnx_init_key(kind: str) -> str:
+    """The setting that names an ONNX starting file for this kind of model."""
+    return "init_from_onnx_audio" if kind == "audio" else "init_from_onnx"
+
+
 def check_init_file(cfg: dict) -> None:
     """train.init_from_onnx[_audio]: the file exists and has its pinned sha256 (cheap; the import
-    itself needs the model)."""
-    from .onnx_import import check_sha256
+    itself, in `init_weights`, needs the model and checks again)."""
+    from .onnx_import import check_onnx_file
 
-    t = cfg["train"]
-    key = "init_from_onnx_audio" if cfg["model"].get("kind", "av") == "audio" else "init_from_onnx"
+    t, key = cfg["train"], onnx_init_key(cfg["model"].get("kind", "av"))
     if t.get(key):
-        if not Path(t[key]).is_file():
-            raise FileNotFoundError(f"train.{key}: {t[key]} does not exist")
-        check_sha256(t[key], t.get(f"{key}_sha256"), f"train.{key}_sha256")
+        check_onnx_file(t[key], t.get(f"{key}_sha256"), f"train.{key}")
 
 
 def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None:
@@ -656,12 +657,11 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
             init_select(model, audio_sd, av_sd)
             log(f"[train] separator initialised from {pa}, visual encoder from {pv if av_sd is not None else 'random weights'}")
         return
-    onnx_key = "init_from_onnx_audio" if model.kind == "audio" else "init_from_onnx"
+    onnx_key = onnx_init_key(model.kind)
     if t.get(onnx_key):
-        from .onnx_import import check_sha256, import_onnx
+        from .onnx_import import import_onnx
 
-        check_sha256(t[onnx_key], t.get(f"{onnx_key}_sha256"), f"train.{onnx_key}_sha256")
-        fresh = import_onnx(model, cfg, t[onnx_key])
+        fresh = import_onnx(model, cfg, t[onnx_key], t.get(f"{onnx_key}_sha256"), f"train.{onnx_key}")
         log(f"[train] weights imported from {t[onnx_key]}" + (f" (fresh: {', '.join(fresh)})" if fresh else ""))
         return
     if not t.get("init_from"):

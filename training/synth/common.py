@@ -12,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+# The espeak-ng splits voiced with training variants and shown with the training faces: `train`,
+# then `stack` and `train_more`, which add variants no other split uses (training/synth/speech.py)
+TRAINING_TTS_SPLITS = ("train", "stack", "train_more")
+
 
 def ordered_map(fn, items, workers: int = 1, chunksize: int = 1):
     """fn over items, results in order; in `workers` forked processes when workers > 1 (fn and

@@ -27,7 +27,7 @@ from PIL import Image
 
 from .. import mouth_crop as MC
 from ..config import SHARED
-from .common import bilinear, blur3, inpaint_red_boxes, smooth_noise, smoothstep
+from .common import TRAINING_TTS_SPLITS, bilinear, blur3, inpaint_red_boxes, smooth_noise, smoothstep
 
 ROOT = Path(__file__).resolve().parents[2]
 SPLIT_FILE = ROOT / "training" / "faces_split.json"
@@ -70,7 +70,7 @@ def load_split() -> dict:
 def face_ids(split: str) -> list[str]:
     s = load_split()
     train = [f["id"] for f in s["training"]["solvay_1927_29faces.png"]]
-    if split in ("train", "stack", "train_more"):  # stack, train_more: more voices, the training faces
+    if split in TRAINING_TTS_SPLITS:  # stack, train_more: more voices, the training faces
         return [i for i in train if i not in VAL_FACE_IDS]
     if split == "val":
         return list(VAL_FACE_IDS)

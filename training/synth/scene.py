@@ -21,7 +21,7 @@ import numpy as np
 
 from . import faces as F
 from . import speech as SP
-from .common import ordered_map
+from .common import TRAINING_TTS_SPLITS, ordered_map
 
 SR = 16_000
 FPS = 25
@@ -30,7 +30,7 @@ MAX_FACES = 3
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "val_real": 3, "test_real": 4, "train_festival": 5, "stack": 6, "train_more": 7}
 # TTS splits use espeak-ng voices (held-out variants for val/test); *_real splits use real recorded
 # voices. Both val splits use the validation faces, both test splits the held-out faces.
-TTS_SPLITS = ("train", "val", "test", "stack", "train_more")
+TTS_SPLITS = ("val", "test", *TRAINING_TTS_SPLITS)
 
 
 def face_split(split: str) -> str:
@@ -172,7 +172,7 @@ def split_voices(cfg: SynthConfig, split: str, log=print, workers: int = 1) -> l
         return [(f"festival-{i}", u) for i, u in enumerate(pool)]
     if split in TTS_SPLITS:
         t0 = time.time()
-        n_voices = cfg.n_voices if split in ("train", "stack", "train_more") else cfg.n_heldout_voices
+        n_voices = cfg.n_voices if split in TRAINING_TTS_SPLITS else cfg.n_heldout_voices
         pool = SP.tts_pool(cfg.seed + SPLIT_CODES[split], n_voices, cfg.utts_per_voice,
                            progress=lambda i, k: log(f"  tts voices {i}/{k}") if i % 10 == 0 or i == k else None,
                            variants=SP.VARIANTS_BY_SPLIT[split], workers=workers)
@@ -246,7 +246,8 @@ def load_shards(directory: Path) -> dict:
 
 
 def _npy_header(npz, key: str, path: Path) -> tuple[tuple, np.dtype]:
-    """(shape, dtype) of one array of an .npz, read from its header, not its data."""
+    """(shape, dtype) of one array of an .npz, read from its header, not its data (`NpzFile.zip`
+    is the archive; reading the arrays themselves for their lengths would read the data twice)."""
     try:
         with npz.zip.open(f"{key}.npy") as f:
             version = np.lib.format.read_magic(f)
