@@ -32,7 +32,14 @@ fn sigterm_leaves_complete_outputs() {
     let reached = wait_until(Duration::from_secs(60), || {
         wav_len() >= half_way || child.try_wait().unwrap().is_some()
     });
-    assert!(child.try_wait().unwrap().is_none(), "separate ended early");
+    if let Some(status) = child.try_wait().unwrap() {
+        let stderr = child
+            .stderr
+            .take()
+            .map(|e| std::io::read_to_string(e).unwrap_or_default())
+            .unwrap_or_default();
+        panic!("separate ended early ({status}):\n{stderr}");
+    }
     assert!(reached, "no 2 s of output within 60 s");
     let (status, took, stderr) = sigterm_and_wait(&mut child, Duration::from_secs(10));
     eprintln!("SIGTERM -> {status} in {} ms", took.as_millis());
