@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# One GPU lease (the `device` tool; 15 minutes of device time in all), after `bash scripts/gpu-pack.sh`
-# here. A call carries at most 64 MiB (the tracked tree, ~41 MB, included), so move the tracked ONNX
-# models aside for the call (the device does not need them) and put them back after:
+# One GPU lease (the `device` tool; 15 minutes of device time in all). Here, first:
+#   bash scripts/gpu-pack.sh                                   # espeak-ng, its libraries, the faces -> .gpu/
+#   python -m training soup --config training/configs/gpu-v12-start.toml [--kind audio]   # the start runs
+# A call carries at most 64 MiB, so move the tracked ONNX models aside for the call (the device
+# does not need them) and put them back after:
 #   mkdir -p /tmp/onnx-aside && mv models/*.onnx /tmp/onnx-aside/
-#   run(command="bash scripts/gpu-train.sh", timeout_s=600,
-#       carry=[".gpu/espeak", ".gpu/lib", ".gpu/shared",
-#              "training/runs/cpu-cont/model.pt", "training/runs/cpu-cont-audio/model.pt"])
+#   run(command="CONFIG=training/configs/gpu-v12.toml bash scripts/gpu-train.sh", timeout_s=600,
+#       carry=[".gpu/espeak", ".gpu/lib", ".gpu/shared/data/faces",
+#              "training/runs/gpu-v12-start/model.pt", "training/runs/gpu-v12-start-audio/model.pt"])
 #   mv /tmp/onnx-aside/*.onnx models/
-# On the device: synthesizes the espeak-ng training data with all cores, then continues the CPU
-# runs (training/configs/gpu.toml) for the AV model and the audio-only baseline side by side on
-# the one GPU, for what is left of BUDGET_S (default 570 s) after synthesis: the trainings run
-# under `timeout`, and both save every train.ckpt_every steps, so a late stop loses little. What
-# comes back in $OUT: both checkpoints (model.pt), the logs, nvidia-smi samples and a tarball of
-# the runs' logs and histories. Export and evaluate them HERE (the pinned torch and ONNX), e.g.
-#   mkdir -p training/runs/gpu training/runs/gpu-audio
-#   cp <files_at>/gpu-av.pt training/runs/gpu/model.pt; cp <files_at>/gpu-audio.pt training/runs/gpu-audio/model.pt
-#   python -m training export --config training/configs/gpu.toml --out /tmp/gpu.onnx   (then make eval-run)
+# On the device: synthesizes the config's splits (espeak-ng only) with all cores, then trains the
+# AV model and the audio-only baseline side by side on the one GPU: for `train.steps` each (a
+# config with train.minutes = 0; the baseline, cheaper, finishes first) or, with minutes > 0, for
+# what is left of BUDGET_S (default 570 s) after synthesis. Both run under `timeout` and save every
+# train.ckpt_every steps, so a late stop loses little. What comes back in $OUT: both checkpoints
+# (model.pt, split into parts of 15 MiB: files come back at 16 MiB at most; `cat` joins them),
+# the logs and histories, nvidia-smi samples. Export and evaluate them HERE (the pinned torch and
+# ONNX), e.g.
+#   mkdir -p training/runs/gpu-v12 training/runs/gpu-v12-audio
+#   cat <files_at>/gpu-av.pt.part-* > training/runs/gpu-v12/model.pt
+#   cat <files_at>/gpu-audio.pt.part-* > training/runs/gpu-v12-audio/model.pt
+#   python -m training export --config training/configs/gpu-v12.toml --out /tmp/gpu.onnx
 set -euo pipefail
 OUT=${OUT:?"OUT: the device tool's output folder"}
 cd "$(dirname "$0")/.."
@@ -32,17 +37,22 @@ say() { echo "[gpu-train +$(( $(date +%s) - t0 )) s] $*"; }
 espeak-ng --version
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 $PY -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'numpy', numpy.__version__)"
-say "synthesizing (train, val) with $(nproc --all) workers"
-$PY -m training synth --config $CONFIG --splits train,val --workers "$(nproc --all)" > "$OUT/synth.log" 2>&1 \
+say "synthesizing the config's splits with $(nproc --all) workers"
+$PY -m training synth --config $CONFIG --workers "$(nproc --all)" > "$OUT/synth.log" 2>&1 \
   || { tail -n 20 "$OUT/synth.log"; exit 1; }
 tail -n 2 "$OUT/synth.log"
-# the schedule's length: what is left, less ~90 s for loading the data, the first validation, the
-# timed warm-up steps, the periodic validations and the last save
-left=$(( T_END - $(date +%s) ))
-RUNCFG=$(mktemp --suffix=.toml)
-minutes=$($PY -c "print(round(max($left - 90, 60) / 60, 2))")
-sed "s/^minutes = .*/minutes = $minutes/" "$CONFIG" > "$RUNCFG"
-say "training the audio-only baseline and the AV model side by side: $minutes minutes each, stop at +$(( T_END - t0 - 10 )) s"
+RUNCFG=$CONFIG
+if [ "$($PY -c "from training.config import load; print(float(load('$CONFIG')['train'].get('minutes', 0)) > 0)")" = True ]; then
+  # the schedule's length: what is left, less ~90 s for loading the data, the first validation,
+  # the timed warm-up steps, the periodic validations and the last save (a copy beside the
+  # config, whose `base` is relative to its folder)
+  left=$(( T_END - $(date +%s) ))
+  RUNCFG=$(dirname "$CONFIG")/.lease-$(basename "$CONFIG")
+  minutes=$($PY -c "print(round(max($left - 90, 60) / 60, 2))")
+  sed "s/^minutes = .*/minutes = $minutes/" "$CONFIG" > "$RUNCFG"
+  say "a time budget: $minutes minutes each"
+fi
+say "training the audio-only baseline and the AV model side by side, stop at +$(( T_END - t0 - 10 )) s"
 (nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv -l 20 > "$OUT/nvidia-smi.csv" 2>&1 &) || true
 stop=$(( T_END - $(date +%s) - 10 ))
 timeout -s TERM $stop $PY -m training train --config "$RUNCFG" --kind audio > "$OUT/train-gpu-audio.log" 2>&1 & ao=$!
@@ -53,9 +63,11 @@ wait $av || { r=$?; [ $r = 124 ] && say "AV run stopped by the deadline" || rc=$
 pkill -f "nvidia-smi --query-gpu" || true
 tail -n 4 "$OUT/train-gpu-audio.log" "$OUT/train-gpu-av.log"
 R=training/runs
-cp $R/$NAME/model.pt "$OUT/gpu-av.pt" 2>/dev/null || true
-cp $R/$NAME-audio/model.pt "$OUT/gpu-audio.pt" 2>/dev/null || true
+[ -f $R/$NAME/model.pt ] && split -b 15M -d $R/$NAME/model.pt "$OUT/gpu-av.pt.part-"
+[ -f $R/$NAME-audio/model.pt ] && split -b 15M -d $R/$NAME-audio/model.pt "$OUT/gpu-audio.pt.part-"
+sha256sum $R/$NAME/model.pt $R/$NAME-audio/model.pt || true
+mv "$OUT"/train-gpu-*.log "$OUT"/synth.log "$OUT"/nvidia-smi.csv $R/ 2>/dev/null || true
 tar czf "$OUT/gpu-logs.tgz" $R/$NAME/log.txt $R/$NAME/history.json $R/$NAME-audio/log.txt \
-  $R/$NAME-audio/history.json 2>/dev/null || true
+  $R/$NAME-audio/history.json $R/train-gpu-*.log $R/synth.log $R/nvidia-smi.csv 2>/dev/null || true
 say "done (exit $rc)"
 exit $rc

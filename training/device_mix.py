@@ -10,6 +10,8 @@ ops. It draws from the same distribution as `UnitPool` (see that class for what 
     re-gained by a uniform dB gain;
   * coloured noise (a 1/f^alpha tilt, alpha in [0, 1.5], slow sinusoidal amplitude modulation)
     at a uniform SNR;
+  * with train.voice_warp, each talking unit read f times as fast (f uniform in [lo, hi]; its
+    audio by linear interpolation, its ROIs re-indexed to the same time map), as `UnitPool.warp`;
   * AV: the target is talker 0, or with probability p_silent a silent face's ROIs (target zeros);
     audio: the targets are talkers 0 and 1.
 The random numbers come from a torch.Generator on the device, so the batches differ from
@@ -40,6 +42,7 @@ class DeviceUnitPool:
         self.silent = torch.from_numpy(pool.silent).to(device)
         self.snr_db, self.gain_db = pool.snr_db, pool.gain_db
         self.n, self.T, self.hop = pool.n, pool.T, pool.hop
+        self.voice_warp = pool.voice_warp
         if len(torch.unique(self.voice[self.talking])) < 3:
             raise ValueError("DeviceUnitPool: the training data needs talking units of at least 3 voices")
 
@@ -72,6 +75,19 @@ class DeviceUnitPool:
         r = self.rois[units]
         return torch.gather(r, 1, idx[:, :, None, None].expand_as(r))
 
+    def warp_indices(self, f: torch.Tensor):
+        """`UnitPool.warp`'s time maps for factors f [...]: sample i reads the source at i f,
+        circularly (i0, i1 = its neighbours, w = i1's weight, each [..., n]); video frame j shows
+        the source frame holding the middle of its span (frames [..., T])."""
+        t = torch.arange(self.n, device=self.device, dtype=torch.float64)
+        pos = torch.remainder(t * f[..., None].double(), self.n)
+        i0 = pos.floor()
+        w = (pos - i0).float()
+        i0 = i0.long() % self.n
+        mid = torch.arange(self.T, device=self.device, dtype=torch.float64) + 0.5
+        frames = torch.floor(mid * f[..., None].double()).long() % self.T
+        return i0, (i0 + 1) % self.n, w, frames
+
     def coloured_noise(self, gen, bs: int) -> torch.Tensor:
         """[bs, n] unit-RMS noise, as synth.scene.coloured_noise."""
         x = torch.randn((bs, self.n), generator=gen, device=self.device)
@@ -103,6 +119,10 @@ class DeviceUnitPool:
         gains = 10 ** (self._uniform(gen, (bs, K), *self.gain_db) / 20)
         active = torch.arange(K, device=self.device)[None] < n_talk[:, None]
         parts = self._rolled_audio(units, shifts) * (gains * active)[..., None]  # [B, K, n]
+        frames = None
+        if self.voice_warp is not None:
+            i0, i1, w, frames = self.warp_indices(self._uniform(gen, (bs, K), *self.voice_warp))
+            parts = torch.gather(parts, -1, i0) * (1 - w) + torch.gather(parts, -1, i1) * w
         speech = parts.sum(1)
         snr = self._uniform(gen, (bs, 1), *self.snr_db)
         noise = self.coloured_noise(gen, bs) * (speech.pow(2).mean(-1, keepdim=True) / 10 ** (snr / 10)).sqrt()
@@ -117,6 +137,11 @@ class DeviceUnitPool:
             pick = self.silent[torch.randint(len(self.silent), (bs,), generator=gen, device=self.device)]
             roi_units = torch.where(silent, pick, roi_units)
             roi_shift = torch.where(silent, torch.randint(self.T, (bs,), generator=gen, device=self.device), roi_shift)
-        rois = self._rolled_rois(roi_units, roi_shift).float().div_(255.0)[:, :, None]
+        rois = self._rolled_rois(roi_units, roi_shift)
+        if frames is not None:  # talker 0's mouth on its audio's time map; a silent face unwarped
+            keep = torch.arange(self.T, device=self.device).expand(bs, self.T)
+            idx = torch.where(silent[:, None], keep, frames[:, 0])
+            rois = torch.gather(rois, 1, idx[:, :, None, None].expand_as(rois))
+        rois = rois.float().div_(255.0)[:, :, None]
         tgt = parts[:, 0] * (~silent)[:, None]
         return mix, tgt, rois, ~silent

@@ -10,7 +10,9 @@ a table with a weight (the weights must add up to 1) and either
 Every member must have the config's `[model]`. The average is written as the config's own run
 (training/runs/<name>[-audio]/model.pt), so `export`, `evaluate` and `diagnose` work on it as on
 any run. A parameter that a member's file lacks (the AV model's training-only head) is averaged
-over the members that have it.
+over the members that have it, and starts fresh where none has it. One member of weight 1 turns
+an ONNX file into a run (a GPU lease starts from it: the device's PyTorch exports differently, so
+`init_from_onnx` is done here, scripts/gpu-train.sh).
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ def soup(cfg: dict, log=print) -> Path:
     from .train import make_model
 
     members = cfg.get("soup", {}).get("members")
-    if not members or len(members) < 2:
-        raise ValueError(f"{cfg['name']}: [soup] members needs at least two entries")
+    if not members:
+        raise ValueError(f"{cfg['name']}: [soup] members needs at least one entry")
     weights = [float(m.get("weight", 0.0)) for m in members]
     if min(weights) <= 0 or abs(sum(weights) - 1.0) > 1e-6:
         raise ValueError(f"{cfg['name']}: soup weights {weights} must be > 0 and add up to 1")
@@ -65,7 +67,7 @@ def soup(cfg: dict, log=print) -> Path:
             total[k] = total.get(k, 0.0) + w * v.double()
             mass[k] = mass.get(k, 0.0) + w
         log(f"[soup] {what}: weight {w}")
-    out_sd = {k: (total[k] / mass[k]).to(reference[k].dtype) for k in reference}
+    out_sd = {k: (total[k] / mass[k]).to(reference[k].dtype) if k in total else reference[k] for k in reference}
     out = run_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"model": out_sd, "config": cfg, "step": 0}, out / "model.pt.tmp")

@@ -455,8 +455,6 @@ def train(cfg: dict) -> dict:
              if t.get("dynamic_mix", False) else None)
     # train.mix_on_device: the same dynamic mixing as tensor ops on the training device (a GPU
     # outruns the numpy loader processes), training/device_mix.py
-    if warp and t.get("mix_on_device"):
-        raise ValueError("train.voice_warp is not implemented for train.mix_on_device (device_mix.py)")
     dev_units = DeviceUnitPool(units, device) if units and t.get("mix_on_device") else None
     mix_w = t.get("mix_talkers", [1.0, 3.0, 1.0])
     roi_aug = bool(t.get("roi_augment", False))  # training/roi_augment.py

@@ -130,14 +130,33 @@ def test_soup_averages_a_run_and_an_onnx_file(tmp_path, monkeypatch):
             assert torch.allclose(v, want, atol=1e-6), k
 
 
+def test_soup_of_one_onnx_file_is_that_file_as_a_run(tmp_path, monkeypatch):
+    """How a GPU lease gets its start (scripts/gpu-train.sh): the file's weights exactly, and the
+    AV model's training-only head, which no file holds, freshly initialised."""
+    from training import soup as SO
+
+    monkeypatch.setattr(SO, "run_dir", lambda cfg: tmp_path / "runs" / cfg["name"])
+    cfg = _cfg("av")
+    a = _trained_like(cfg, 0)
+    export_model(a, cfg, tmp_path / "a.onnx")
+    got = torch.load(SO.soup(dict(cfg, name="one", soup={"members": [{"onnx": str(tmp_path / "a.onnx"), "weight": 1.0}]}),
+                             log=lambda m: None), weights_only=False)["model"]
+    assert set(got) == set(a.state_dict())
+    for k, v in got.items():
+        if k.startswith("aux."):
+            assert not torch.equal(v, a.state_dict()[k]), k  # not the source's: no file holds it
+        else:
+            assert torch.equal(v, a.state_dict()[k]), k
+
+
 def test_soup_refuses_bad_weights_and_members(tmp_path):
     from training import soup as SO
 
     cfg = dict(_cfg("audio"), soup={"members": [{"run": "x", "weight": 0.5}, {"run": "y", "weight": 0.6}]})
     with pytest.raises(ValueError, match="add up to 1"):
         SO.soup(cfg)
-    cfg["soup"] = {"members": [{"run": "x", "weight": 1.0}]}
-    with pytest.raises(ValueError, match="at least two"):
+    cfg["soup"] = {"members": []}
+    with pytest.raises(ValueError, match="at least one"):
         SO.soup(cfg)
     cfg["soup"] = {"members": [{"weight": 0.5}, {"run": "no-such-run-anywhere", "weight": 0.5}]}
     with pytest.raises(ValueError, match="run = ... or onnx"):

@@ -351,3 +351,47 @@ def test_roi_augmentation_far_faces_lose_detail(monkeypatch):
     assert abs(float(changed.float().mean()) - A.P_LOW_RES) < 0.1
     assert torch.equal(out[~changed], rois[~changed])
     assert float(detail(out[changed]).max()) < 0.8 * float(detail(fine))
+
+
+def test_device_voice_warp_is_the_numpy_warp():
+    """train.voice_warp on the device: the same time maps as UnitPool.warp (audio by linear
+    interpolation, circular; ROIs re-indexed), for factors either side of 1."""
+    data = _fake_scenes(n=16000, T_=25)
+    cpu = T.UnitPool(data, {}, voice_warp=(0.88, 1.12))
+    dev = DeviceUnitPool(cpu)
+    a, r = data["sources"][1, 0], data["rois"][1, 0]
+    for f in (0.88, 0.97, 1.0, 1.05, 1.12):
+        a_cpu, r_cpu = cpu.warp(a, r, f)
+        i0, i1, w, frames = dev.warp_indices(torch.tensor([f], dtype=torch.float64))
+        x = torch.from_numpy(a)
+        a_dev = x[i0[0]] * (1 - w[0]) + x[i1[0]] * w[0]
+        assert torch.allclose(a_dev, torch.from_numpy(a_cpu), atol=1e-5)
+        assert np.array_equal(r[frames[0].numpy()], r_cpu)
+
+
+def test_device_mixing_with_voice_warp_keeps_the_mouth_on_the_voice():
+    """With the warp on, talker 0's ROIs follow its audio's time map. Source frame k's audio
+    starts with a marker of height 10 * 3^k; output frame j shows source frame k exactly when
+    that marker is read within frame j's first half (i f crosses the frame start in (j - 1/2, j + 1/2])."""
+    data = _fake_scenes(n=6400, T_=10)  # enough frames for a factor to move a frame boundary
+    hop = 640
+    for k in range(10):
+        data["sources"][:, :2, k * hop] = 10.0 * 3 ** k  # told apart after interpolation's 0.7-1.2x
+    pool = DeviceUnitPool(T.UnitPool(data, {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]},
+                                     voice_warp=(0.9, 1.1)))
+    mix, tgt, rois, talking = pool.batch(torch.Generator().manual_seed(4), 32, "av", [1.0, 0.0, 0.0], p_silent=0.0)
+    moved = 0
+    for b in range(32):
+        shown = np.round(rois[b, :, 0, 0, 0].numpy() * 255).astype(int)  # source frame per output frame
+        x = tgt[b].numpy()
+        for j, k in enumerate(shown):
+            # the last marker read at or before frame j's middle (markers are >= hop / 1.1 apart)
+            at = np.nonzero(np.abs(x) > 2.0)[0]
+            last = at[at <= (j + 0.5) * hop + 1].max(initial=-1)
+            if last < 0:  # frame 0's marker wrapped to the end (a circular read)
+                last = at.max()
+            pair = np.take(x, [last - 1, last], mode="wrap")
+            spike = float(pair[np.abs(pair) > 1.0].sum())
+            assert 0.7 * 10 * 3 ** k < spike < 1.2 * 10 * 3 ** k, (b, j, k, spike)
+        moved += int(not np.array_equal(shown, (shown[0] + np.arange(10)) % 10))
+    assert moved > 0  # some factor moved a frame boundary
