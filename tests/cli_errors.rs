@@ -424,14 +424,14 @@ fn separate_stops_after_duration() {
 // 9.-10. refused before any media is touched
 
 #[test]
-fn separate_without_bypass_says_no_model_ships() {
+fn separate_without_bypass_says_the_model_is_not_wired_in() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = repo().join("demo/demo.mp4");
     let o = separate(clip.as_os_str(), &out_dir(tmp.path()), &[]);
     assert_ne!(o.code, 0, "{}", o.dump());
     let lines = o.error_lines().join("\n").to_lowercase();
     assert!(
-        lines.contains("no separator model") && lines.contains("--bypass"),
+        lines.contains("does not run the separator model") && lines.contains("--bypass"),
         "{}",
         o.dump()
     );

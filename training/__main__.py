@@ -10,11 +10,19 @@ import time
 
 def cmd_synth(cfg: dict, args) -> int:
     from .config import data_dir, synth_config
-    from .synth.scene import synth_split
+    from .synth.scene import replacement_conflict, synth_split
 
     sc = synth_config(cfg)
     out = data_dir(cfg)
     splits = args.splits.split(",") if args.splits else list(cfg["synth"].get("scenes", {"train": 0}))
+    # every split is checked before any is written: no half-replaced data set
+    conflicts = [c for c in (replacement_conflict(sc, s, out) for s in splits) if c]
+    if conflicts and not args.replace:
+        for c in conflicts:
+            print(f"error: {c}", file=sys.stderr)
+        print(f"error: {args.config} would replace them. Give it its own data_name (training/data/<data_name>), "
+              "or pass --replace to synthesize over them.", file=sys.stderr)
+        return 2
     t0 = time.time()
     infos = {}
     for split in splits:
@@ -105,6 +113,8 @@ def main(argv=None) -> int:
     p.add_argument("command", choices=["synth", "train", "soup", "export", "evaluate", "oracle", "diagnose", "report", "bench"])
     p.add_argument("--config", default="training/configs/cpu.toml")
     p.add_argument("--splits", help="synth: comma-separated subset of the config's splits (default: all of synth.scenes)")
+    p.add_argument("--replace", action="store_true",
+                   help="synth: write over splits that were made with other settings")
     p.add_argument("--workers", type=int, default=1,
                    help="synth: processes (the data is the same whatever the number)")
     p.add_argument("--split", default="val", help="evaluate/oracle/diagnose: val, test (held-out TTS voices), val_real or test_real (real voices)")

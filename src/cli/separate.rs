@@ -41,7 +41,9 @@ pub struct SeparateArgs {
 pub fn main(args: SeparateArgs) -> Result<ExitCode> {
     if !args.bypass {
         bail!(
-            "no separator model is shipped yet: run with --bypass (the mixture goes to speaker-0.wav)"
+            "the stream does not run the separator model yet (models/separator.onnx is trained and \
+             scored by `make eval`, models/MODELS.md; wiring it into the stream is a later step): \
+             run with --bypass (the mixture goes to speaker-0.wav)"
         );
     }
     let (width, height) = parse_size(&args.size)?;

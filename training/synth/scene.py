@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +193,39 @@ def _make_scene_at(index: int) -> dict:
     return make_scene(cfg, split, index, voices, faces)
 
 
+def split_recipe(cfg: SynthConfig, split: str) -> dict:
+    """What decides a split's scenes: the seed and every synthesis setting, the per-split ones
+    (scene count, talker weights) for this split only, so that configs which differ only in other
+    splits share its data. As JSON reads it back (tuples as lists)."""
+    d = asdict(cfg)
+    d["scenes"] = int(cfg.scenes.get(split, 0))
+    w = cfg.speaker_weights
+    d["speaker_weights"] = w.get(split) if isinstance(w, dict) else w
+    return json.loads(json.dumps(d))
+
+
+def replacement_conflict(cfg: SynthConfig, split: str, out_dir: Path) -> str | None:
+    """Why synthesizing `split` into out_dir would destroy other data, or None: the folder holds a
+    split made with other settings (a config that shares another's data_name and synthesizes
+    with its own settings would otherwise replace that data without a word: it happened once,
+    MODELS.md "v12c"). The same settings again make the same scenes, so that is no conflict."""
+    path = out_dir / split / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        return f"{path}: unreadable ({e}), so it cannot be told whether its scenes match"
+    new = split_recipe(cfg, split)
+    # manifests from before recipes were recorded: the seed and the scene count they hold
+    was = old.get("recipe") or {k: old.get(k) for k in ("seed", "scenes")}
+    diff = [k for k in sorted(set(new) | set(was)) if k in was and was.get(k) != new.get(k)]
+    if not diff:
+        return None
+    what = ", ".join(f"{k} {was.get(k)} -> {new.get(k)}" for k in diff)
+    return f"{path.parent} holds {old.get('scenes')} scenes made with other settings ({what})"
+
+
 def synth_split(cfg: SynthConfig, split: str, out_dir: Path, log=print, workers: int = 1) -> dict:
     """Synthesize one split into shards. workers > 1 renders in that many processes; every scene
     draws from its own seed (make_scene), so the shards are the same whatever the number."""
@@ -218,7 +251,8 @@ def synth_split(cfg: SynthConfig, split: str, out_dir: Path, log=print, workers:
     el = time.time() - t0
     info = {"split": split, "scenes": n_total, "shards": shards, "seconds": round(el, 2),
             "face_ids": [f.face_id for f in faces], "voice_ids": [v for v, _ in voices],
-            "clip_seconds": cfg.clip_seconds, "seed": cfg.seed, "espeak": espeak_version()}
+            "clip_seconds": cfg.clip_seconds, "seed": cfg.seed, "espeak": espeak_version(),
+            "recipe": split_recipe(cfg, split)}
     (out / "manifest.json").write_text(json.dumps(info, indent=1))
     return info
 

@@ -254,3 +254,40 @@ def test_shards_load_as_their_concatenation_and_a_misfit_is_named(tmp_path):
         S.load_shards(tmp_path)
     with pytest.raises(FileNotFoundError, match="no shards"):
         S.load_shards(tmp_path / "empty")
+
+
+def test_synthesis_refuses_to_replace_other_data(tmp_path, monkeypatch, capsys):
+    """A config that shares another's data folder but not its settings must not overwrite its
+    scenes (training/data/cpu lost 4 splits that way once); the same settings may (the same
+    scenes again), as may other splits' counts, and --replace overrides."""
+    import json
+
+    from training import __main__ as CLI
+    from training import config as C
+
+    monkeypatch.setattr(S, "split_voices", lambda cfg, split, log=print, workers=1: fake_voices())
+    cfg = S.SynthConfig(seed=3, clip_seconds=1.0, scenes={"train": 3, "val": 2}, scenes_per_shard=2)
+    S.synth_split(cfg, "train", tmp_path, log=lambda m: None)
+    assert S.replacement_conflict(cfg, "train", tmp_path) is None
+    other_split_only = S.SynthConfig(seed=3, clip_seconds=1.0, scenes={"train": 3, "val": 96}, scenes_per_shard=2)
+    assert S.replacement_conflict(other_split_only, "train", tmp_path) is None
+    msg = S.replacement_conflict(S.SynthConfig(seed=4, clip_seconds=1.0, scenes={"train": 3}), "train", tmp_path)
+    assert str(tmp_path / "train") in msg and "seed 3 -> 4" in msg and "scenes_per_shard 2 -> 64" in msg
+    # a manifest from before recipes: its seed and scene count decide
+    legacy = tmp_path / "legacy" / "val"
+    legacy.mkdir(parents=True)
+    (legacy / "manifest.json").write_text(json.dumps({"split": "val", "scenes": 96, "seed": 2468}))
+    assert S.replacement_conflict(S.SynthConfig(seed=2468, scenes={"val": 96}), "val", tmp_path / "legacy") is None
+    assert "scenes 96 -> 8" in S.replacement_conflict(S.SynthConfig(seed=2468, scenes={"val": 8}), "val", tmp_path / "legacy")
+    # the command refuses before it writes anything, naming the folder and the way out
+    shards = sorted((tmp_path / "train").glob("shard-*.npz"))
+    before = [p.read_bytes() for p in shards]
+    cfg_path = tmp_path / "tiny.toml"
+    cfg_path.write_text('name = "tiny"\nseed = 4\n[synth]\nclip_seconds = 1.0\nscenes = { train = 3 }\n')
+    monkeypatch.setattr(C, "data_dir", lambda cfg: tmp_path)
+    assert CLI.main(["synth", "--config", str(cfg_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "train") in err and "data_name" in err and "--replace" in err
+    assert [p.read_bytes() for p in sorted((tmp_path / "train").glob("shard-*.npz"))] == before
+    assert CLI.main(["synth", "--config", str(cfg_path), "--replace"]) == 0
+    assert json.loads((tmp_path / "train" / "manifest.json").read_text())["recipe"]["seed"] == 4
