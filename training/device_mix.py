@@ -43,6 +43,9 @@ class DeviceUnitPool:
         self.snr_db, self.gain_db = pool.snr_db, pool.gain_db
         self.n, self.T, self.hop = pool.n, pool.T, pool.hop
         self.voice_warp = pool.voice_warp
+        # the sample and frame axes, once (every batch indexes with them)
+        self._samples = torch.arange(self.n, device=device)
+        self._frames = torch.arange(self.T, device=device)
         if len(torch.unique(self.voice[self.talking])) < 3:
             raise ValueError("DeviceUnitPool: the training data needs talking units of at least 3 voices")
 
@@ -64,14 +67,12 @@ class DeviceUnitPool:
 
     def _rolled_audio(self, units: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
         """sources[units] rolled right by shifts x hop samples (np.roll): [..., n]."""
-        i = torch.arange(self.n, device=self.device)
-        idx = (i - (shifts * self.hop)[..., None]) % self.n
+        idx = (self._samples - (shifts * self.hop)[..., None]) % self.n
         return torch.gather(self.sources[units], -1, idx)
 
     def _rolled_rois(self, units: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
         """rois[units] rolled by shifts frames: [B, T, H, W] u8."""
-        f = torch.arange(self.T, device=self.device)
-        idx = (f[None] - shifts[:, None]) % self.T
+        idx = (self._frames[None] - shifts[:, None]) % self.T
         r = self.rois[units]
         return torch.gather(r, 1, idx[:, :, None, None].expand_as(r))
 
@@ -79,12 +80,11 @@ class DeviceUnitPool:
         """`UnitPool.warp`'s time maps for factors f [...]: sample i reads the source at i f,
         circularly (i0, i1 = its neighbours, w = i1's weight, each [..., n]); video frame j shows
         the source frame holding the middle of its span (frames [..., T])."""
-        t = torch.arange(self.n, device=self.device, dtype=torch.float64)
-        pos = torch.remainder(t * f[..., None].double(), self.n)
+        pos = torch.remainder(self._samples.double() * f[..., None].double(), self.n)
         i0 = pos.floor()
         w = (pos - i0).float()
         i0 = i0.long() % self.n
-        mid = torch.arange(self.T, device=self.device, dtype=torch.float64) + 0.5
+        mid = self._frames.double() + 0.5
         frames = torch.floor(mid * f[..., None].double()).long() % self.T
         return i0, (i0 + 1) % self.n, w, frames
 
@@ -139,7 +139,7 @@ class DeviceUnitPool:
             roi_shift = torch.where(silent, torch.randint(self.T, (bs,), generator=gen, device=self.device), roi_shift)
         rois = self._rolled_rois(roi_units, roi_shift)
         if frames is not None:  # talker 0's mouth on its audio's time map; a silent face unwarped
-            keep = torch.arange(self.T, device=self.device).expand(bs, self.T)
+            keep = self._frames.expand(bs, self.T)
             idx = torch.where(silent[:, None], keep, frames[:, 0])
             rois = torch.gather(rois, 1, idx[:, :, None, None].expand_as(rois))
         rois = rois.float().div_(255.0)[:, :, None]
