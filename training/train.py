@@ -65,6 +65,13 @@ def make_model(cfg: dict) -> Separator:
         from .fusion_head import make_learned_fused
 
         return make_learned_fused(cfg)
+    if m.get("arch", "chunk_gru") == "dualpath":  # v13 (experiment): training/band_model.py
+        from .band_model import BandSeparator
+
+        return BandSeparator(m.get("kind", "av"), int(m.get("dim", 48)), int(m.get("blocks", 3)),
+                             int(m.get("visual_dim", 64)), bool(m.get("select", True)), bool(m.get("roi_norm", True)))
+    if m.get("arch", "chunk_gru") != "chunk_gru":
+        raise ValueError(f"model.arch = {m['arch']!r}: \"chunk_gru\" (Separator) or \"dualpath\" (BandSeparator)")
     return Separator(m.get("kind", "av"), m.get("hidden", 384), m.get("visual_dim", 64), m.get("frame_dim", 192),
                      m.get("gru_layers", 2), m.get("post_blocks", 0), m.get("post_width", 512),
                      bool(m.get("select", False)) and m.get("kind", "av") == "av", int(m.get("band_head", 0)),
