@@ -17,6 +17,9 @@ pub enum RtpAudioCodec {
     L16,
 }
 
+/// What a recording's appsrc holds before the caller waits: 5 video frames.
+pub const RECORDING_QUEUE: Duration = Duration::from_millis(200);
+
 /// An appsrc-driven pipeline built from a template whose source is `name=src`.
 pub struct AppSrcPipeline {
     pipeline: gst::Pipeline,
@@ -26,7 +29,9 @@ pub struct AppSrcPipeline {
 
 impl AppSrcPipeline {
     /// `live`: a real-time output (never blocks the caller; old data is dropped when the encoder
-    /// falls more than a second behind). Otherwise a recording: the caller waits for room.
+    /// falls more than a second behind). Otherwise a recording: the caller waits for room, and
+    /// only [`RECORDING_QUEUE`] may wait in the pipeline, because all of it must be encoded when
+    /// the file is finished (a stop must not wait on a second of backlog on a loaded machine).
     pub fn build(template: &str, what: &str, caps: &gst::Caps, live: bool) -> Result<Self> {
         crate::media::init()?;
         let bin = templates::bin(template, what)?;
@@ -39,7 +44,11 @@ impl AppSrcPipeline {
         src.set_format(gst::Format::Time);
         src.set_is_live(live);
         src.set_do_timestamp(false);
-        src.set_max_time(gst::ClockTime::from_seconds(1));
+        src.set_max_time(if live {
+            gst::ClockTime::from_seconds(1)
+        } else {
+            gst::ClockTime::from_nseconds(RECORDING_QUEUE.as_nanos() as u64)
+        });
         src.set_max_bytes(0);
         src.set_max_buffers(0);
         if live {

@@ -16,7 +16,7 @@ use anyhow::Result;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rustfft::num_complex::Complex32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Samples per model chunk (40 ms).
@@ -50,7 +50,7 @@ pub(super) struct AudioThread {
     real_in: Option<u64>,
     counters: Arc<StreamCounters>,
     latency: Arc<LatencyTracker>,
-    quit: Arc<AtomicBool>,
+    quit: Arc<super::Shutdown>,
     name: String,
     /// Faces from the video thread, and the latest frame of them (what a model is conditioned on).
     faces: Receiver<FaceFrame>,
@@ -63,7 +63,7 @@ impl AudioThread {
         separator: Separator,
         counters: &Arc<StreamCounters>,
         latency: &Arc<LatencyTracker>,
-        quit: &Arc<AtomicBool>,
+        quit: &Arc<super::Shutdown>,
         faces: Receiver<FaceFrame>,
     ) -> Result<Self> {
         let slots = separator.active_slots();
@@ -117,8 +117,17 @@ impl AudioThread {
     pub(super) fn run(mut self, rx: Receiver<AudioChunk>) -> Result<()> {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(_) if self.quit.out_of_time() => {
+                    // a stop's drain budget is spent: this buffer and the queued ones are dropped
+                    let dropped = 1 + rx.len() as u64;
+                    self.counters
+                        .audio_stop_dropped_buffers
+                        .fetch_add(dropped, Ordering::Relaxed);
+                    tracing::info!(buffers = dropped, "stopping: queued audio buffers dropped");
+                    break;
+                }
                 Ok(chunk) => self.on_chunk(&chunk)?,
-                Err(RecvTimeoutError::Timeout) if !self.quit.load(Ordering::Relaxed) => {}
+                Err(RecvTimeoutError::Timeout) if !self.quit.is_set() => {}
                 Err(_) => break,
             }
         }

@@ -14,6 +14,7 @@ pub mod align;
 mod audio;
 pub mod draw;
 pub mod outputs;
+mod shutdown;
 pub mod status;
 mod video;
 
@@ -23,6 +24,7 @@ use crate::media::latency::{LatencyStats, LatencyTracker};
 use crate::media::sdp;
 use anyhow::{Context, Result};
 use audio::AudioThread;
+use shutdown::Shutdown;
 pub use status::{ReconnectPolicy, StreamEvent, StreamState, StreamStatus};
 use status::{jitter_unit, unix_ms};
 use std::path::PathBuf;
@@ -84,7 +86,11 @@ pub struct StreamCounters {
     pub position_ns: AtomicU64,
     /// The source's duration when it has one (files), else 0.
     pub duration_ns: AtomicU64,
-    /// Mirrored from the ingest by the supervisor (about every 100 ms).
+    /// Queued input dropped when a stop request's drain budget ran out (shutdown.rs); the
+    /// dropped totals below include them.
+    pub audio_stop_dropped_buffers: AtomicU64,
+    pub video_stop_dropped_frames: AtomicU64,
+    /// Mirrored from the ingest by the supervisor (about every 100 ms), plus the above.
     pub audio_dropped_buffers: AtomicU64,
     pub video_in_frames: AtomicU64,
     pub video_dropped_frames: AtomicU64,
@@ -239,7 +245,7 @@ impl Stream {
 
         // Outputs and models first: a bad model or an unusable port fails before the camera is
         // contacted.
-        let quit = Arc::new(AtomicBool::new(false));
+        let quit = Arc::new(Shutdown::default());
         // Faces go from the video thread to the separation stage; a frame of faces that cannot be
         // taken in time is dropped and counted (the separator keeps the last crop of a track).
         let (face_tx, face_rx) = crossbeam_channel::bounded::<FaceFrame>(8);
@@ -282,7 +288,9 @@ impl Stream {
             ) {
                 Ok(mut ingest) => {
                     let end = self.supervise(&ingest, stop, &mut attempt);
+                    let t = Instant::now();
                     ingest.stop();
+                    tracing::debug!(stream = %spec.name, ms = t.elapsed().as_millis() as u64, "source stopped");
                     end
                 }
                 Err(e) => SessionEnd::Failed(format!("{e:#}")),
@@ -329,13 +337,17 @@ impl Stream {
         self.set_state(StreamState::Stopped, None);
         drop(audio_chan);
         drop(video_chan);
-        quit.store(true, Ordering::SeqCst);
+        // A stop request (signal, reload) gets a bounded drain; the end of a stream drains all.
+        quit.begin(stop.load(Ordering::SeqCst));
+        let t = Instant::now();
         let audio_result = audio
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("audio thread panicked")));
+        let audio_ms = t.elapsed().as_millis() as u64;
         let video_result = video
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("video thread panicked")));
+        tracing::debug!(stream = %spec.name, audio_ms, video_ms = t.elapsed().as_millis() as u64, "outputs finished");
         self.mirror_ingest(&self.ingest_counters);
         let c = &self.counters;
         report.audio_in_samples = c.audio_in_samples.load(Ordering::Relaxed);
@@ -433,12 +445,17 @@ impl Stream {
     /// Copy the ingest's counters into the stream's, where the control API reads them.
     fn mirror_ingest(&self, c: &crate::media::ingest::IngestCounters) {
         let m = &self.counters;
-        let copy = |to: &AtomicU64, from: &AtomicU64| {
-            to.store(from.load(Ordering::Relaxed), Ordering::Relaxed)
-        };
-        copy(&m.audio_dropped_buffers, &c.audio_dropped_buffers);
-        copy(&m.video_in_frames, &c.video_frames);
-        copy(&m.video_dropped_frames, &c.video_dropped_frames);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        m.audio_dropped_buffers.store(
+            load(&c.audio_dropped_buffers) + load(&m.audio_stop_dropped_buffers),
+            Ordering::Relaxed,
+        );
+        m.video_in_frames
+            .store(load(&c.video_frames), Ordering::Relaxed);
+        m.video_dropped_frames.store(
+            load(&c.video_dropped_frames) + load(&m.video_stop_dropped_frames),
+            Ordering::Relaxed,
+        );
     }
 }
 

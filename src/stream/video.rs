@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use gstreamer as gst;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Frames waiting in the channel from which the vision stage is skipped for a frame.
@@ -29,14 +29,14 @@ pub(super) struct VideoThread {
     faces: Vec<FaceObs>,
     face_tx: Sender<FaceFrame>,
     counters: Arc<StreamCounters>,
-    quit: Arc<AtomicBool>,
+    quit: Arc<super::Shutdown>,
 }
 
 impl VideoThread {
     pub(super) fn new(
         spec: &StreamSpec,
         counters: &Arc<StreamCounters>,
-        quit: &Arc<AtomicBool>,
+        quit: &Arc<super::Shutdown>,
         face_tx: Sender<FaceFrame>,
     ) -> Result<Self> {
         let (w, h) = (spec.ingest.width, spec.ingest.height);
@@ -94,12 +94,21 @@ impl VideoThread {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(frame) => {
-                    // Behind (frames waiting): keep the overlay at camera rate by skipping the
-                    // vision work for this frame; the last faces are kept and drawn.
-                    let behind = rx.len() >= VISION_SKIP_BACKLOG;
+                    if self.quit.out_of_time() {
+                        // a stop's drain budget is spent: this frame and the queued ones are dropped
+                        let dropped = 1 + rx.len() as u64;
+                        self.counters
+                            .video_stop_dropped_frames
+                            .fetch_add(dropped, Ordering::Relaxed);
+                        tracing::info!(frames = dropped, "stopping: queued video frames dropped");
+                        break;
+                    }
+                    // Behind (frames waiting) or draining: keep the overlay at camera rate by
+                    // skipping the vision work for this frame; the last faces are kept and drawn.
+                    let behind = rx.len() >= VISION_SKIP_BACKLOG || self.quit.is_set();
                     self.on_frame(&frame, behind)?
                 }
-                Err(RecvTimeoutError::Timeout) if !self.quit.load(Ordering::Relaxed) => {}
+                Err(RecvTimeoutError::Timeout) if !self.quit.is_set() => {}
                 Err(_) => break,
             }
         }
