@@ -630,6 +630,8 @@ def check_init_file(cfg: dict) -> None:
     t, key = cfg["train"], onnx_init_key(cfg["model"].get("kind", "av"))
     if t.get(key):
         check_onnx_file(t[key], t.get(f"{key}_sha256"), f"train.{key}")
+    if t.get("init_visual_from_onnx"):  # v13
+        check_onnx_file(t["init_visual_from_onnx"], t.get("init_visual_from_onnx_sha256"), "train.init_visual_from_onnx")
 
 
 def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None:
@@ -655,6 +657,9 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
             return path, None
         raise FileNotFoundError(f"train: the source run {path} does not exist")
 
+    if getattr(model, "arch", None) == "dualpath":
+        init_dualpath(model, t, cfg, source, log)
+        return
     if t.get("init_select_from"):
         srcs = t["init_select_from"]
         (pa, audio_sd), (pv, av_sd) = source(srcs["audio"]), (source(srcs["av"]) if "av" in srcs else (None, None))
@@ -685,6 +690,47 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
     if unexpected or any(not k.startswith(("post.", "band.", "ahead.")) for k in missing):
         raise ValueError(f"train.init_from: {path} does not fit this model (missing {missing}, unexpected {unexpected})")
     log(f"[train] weights initialised from {path}" + (f" ({len(missing)} new tensors)" if missing else ""))
+
+
+# what a dual-path AV model has and its audio-only source lacks: they start fresh (FiLM and the
+# selection at zero, so the AV model first separates exactly as its source)
+_DUALPATH_AV_ONLY = ("vis.", "vis_fc.", "aux.", "sel.")
+
+
+def init_dualpath(model, t: dict, cfg: dict, source, log) -> None:
+    """A dual-path model's starting weights (v13):
+    train.init_from: a dual-path run of the same size (for an AV model also an audio-only one:
+      band encoder, blocks and the two masks have the same shapes; FiLM, visual encoder and
+      selection start fresh);
+    train.init_visual_from_onnx (+ _sha256, pinned) with train.init_visual_config: the visual
+      encoder of an exported chunk-GRU AV model (the same 4 convolutions and projection), so a
+      fresh separator gets a face reader that has already learnt mouths."""
+    if t.get("init_from"):
+        name = t["init_from"] + (f"-{model.kind}" if cfg.get("run_name") else "")
+        path, sd = source(name)
+        if sd is not None:
+            missing, unexpected = model.load_state_dict(sd, strict=False)
+            bad = [k for k in missing if not (k.startswith(_DUALPATH_AV_ONLY) or ".film." in k)]
+            if unexpected or bad:
+                raise ValueError(f"train.init_from: {path} does not fit this model (missing {bad}, unexpected {unexpected})")
+            log(f"[train] weights initialised from {path}" + (f" ({len(missing)} new tensors)" if missing else ""))
+    if t.get("init_visual_from_onnx"):
+        if model.kind != "av":
+            raise ValueError("train.init_visual_from_onnx: only an AV model has a visual encoder")
+        from .onnx_import import import_onnx
+
+        vcfg = load_config(ROOT / "training" / "configs" / t["init_visual_config"])
+        donor = make_model(vcfg)
+        import_onnx(donor, vcfg, t["init_visual_from_onnx"], t.get("init_visual_from_onnx_sha256"),
+                    "train.init_visual_from_onnx")
+        own = dict(model.named_parameters())
+        with torch.no_grad():
+            for k, v in donor.state_dict().items():
+                if k.startswith(("vis.", "vis_fc.")):
+                    if own[k].shape != v.shape:
+                        raise ValueError(f"train.init_visual_from_onnx: {k} is {tuple(v.shape)} there, {tuple(own[k].shape)} here")
+                    own[k].copy_(v)
+        log(f"[train] visual encoder imported from {t['init_visual_from_onnx']}")
 
 
 def init_select(model: Separator, audio_sd: dict, av_sd: dict | None) -> None:

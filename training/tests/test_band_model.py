@@ -140,3 +140,39 @@ def test_onnx_export_parity_and_contract(kind, select, tmp_path):
         outs.append(got[0])
         st = dict(zip(run.state_inputs, got[1:]))
     assert np.abs(np.concatenate(outs, axis=-2) - full).max() <= 1e-4
+
+
+def test_av_starts_as_its_audio_only_source_and_reads_mouths_from_an_onnx_file(tmp_path):
+    """init_dualpath: an AV model from an audio-only dual-path run computes that run's two masks
+    (FiLM and selection fresh, at zero), and its visual encoder comes from an exported chunk-GRU
+    AV model's file."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from training.export import export_model
+    from training.model import Separator
+    from training.train import init_dualpath
+
+    audio = _model("audio", False)
+    av = BandSeparator("av", dim=16, blocks=2, visual_dim=8, select=True).eval()
+    torch.manual_seed(1)
+    donor = Separator("av", hidden=32, visual_dim=8, frame_dim=16, select=True, roi_norm=True).eval()
+    donor_path = tmp_path / "donor.onnx"
+    export_model(donor, {"name": "donor"}, donor_path)
+    (tmp_path / "donor.toml").write_text('name = "donor"\n[model]\nkind = "av"\nhidden = 32\nvisual_dim = 8\n'
+                                         'frame_dim = 16\nselect = true\nroi_norm = true\n')
+    logs = []
+    t = {"init_from": "exp-dp-test", "init_visual_from_onnx": str(donor_path),
+         "init_visual_config": str(tmp_path / "donor.toml")}
+    init_dualpath(av, t, {"name": "x"}, lambda name: (tmp_path / name, audio.state_dict()), logs.append)
+    assert any("initialised from" in m for m in logs) and any("visual encoder imported" in m for m in logs)
+    mix, rois = _inputs()
+    with torch.no_grad():
+        _, _, internal, _ = av.sequence_parts(mix, rois)
+        want = audio.forward_sequence(mix)
+    assert torch.allclose(internal, want, atol=1e-6)
+    for k, v in donor.state_dict().items():
+        if k.startswith(("vis.", "vis_fc.")):
+            assert torch.allclose(av.state_dict()[k], v, atol=1e-6), k
+    with pytest.raises(ValueError, match="does not fit"):
+        init_dualpath(BandSeparator("av", dim=16, blocks=1, visual_dim=8), {"init_from": "x"}, {"name": "x"},
+                      lambda name: (tmp_path / name, {**audio.state_dict(), "extra": torch.zeros(1)}), logs.append)
