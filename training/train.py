@@ -704,7 +704,16 @@ def init_dualpath(model, t: dict, cfg: dict, source, log) -> None:
       selection start fresh);
     train.init_visual_from_onnx (+ _sha256, pinned) with train.init_visual_config: the visual
       encoder of an exported chunk-GRU AV model (the same 4 convolutions and projection), so a
-      fresh separator gets a face reader that has already learnt mouths."""
+      fresh separator gets a face reader that has already learnt mouths;
+    train.init_from_onnx[_audio] (+ _sha256): an exported dual-path model of this configuration
+      (a run that must survive the machine, e.g. a GPU lease's start), as for Separator."""
+    onnx_key = onnx_init_key(model.kind)
+    if t.get(onnx_key):
+        from .onnx_import import import_onnx
+
+        fresh = import_onnx(model, cfg, t[onnx_key], t.get(f"{onnx_key}_sha256"), f"train.{onnx_key}")
+        log(f"[train] weights imported from {t[onnx_key]}" + (f" (fresh: {', '.join(fresh)})" if fresh else ""))
+        return
     if t.get("init_from"):
         name = t["init_from"] + (f"-{model.kind}" if cfg.get("run_name") else "")
         path, sd = source(name)

@@ -176,3 +176,29 @@ def test_av_starts_as_its_audio_only_source_and_reads_mouths_from_an_onnx_file(t
     with pytest.raises(ValueError, match="does not fit"):
         init_dualpath(BandSeparator("av", dim=16, blocks=1, visual_dim=8), {"init_from": "x"}, {"name": "x"},
                       lambda name: (tmp_path / name, {**audio.state_dict(), "extra": torch.zeros(1)}), logs.append)
+
+
+@pytest.mark.parametrize("kind", ["audio", "av"])
+def test_an_exported_file_restores_every_weight(kind, tmp_path):
+    """train.init_from_onnx works for the dual-path model too (a run carried as its ONNX file):
+    every exported parameter comes back exactly; only the AV model's training-only aux head is
+    fresh."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from training.export import export_model
+    from training.train import init_dualpath
+
+    src = _model(kind, kind == "av")
+    with torch.no_grad():  # trained-like: no two tensors equal (the exporter merges equal constants)
+        for p in src.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    export_model(src, {"name": "src"}, tmp_path / "src.onnx")
+    torch.manual_seed(5)
+    dst = BandSeparator(kind, dim=16, blocks=2, visual_dim=8, select=kind == "av")
+    key = "init_from_onnx_audio" if kind == "audio" else "init_from_onnx"
+    logs = []
+    init_dualpath(dst, {key: str(tmp_path / "src.onnx")}, {"name": "dst"}, None, logs.append)
+    for k, v in dst.state_dict().items():
+        if not k.startswith("aux."):
+            assert torch.equal(v, src.state_dict()[k]), k
+    assert logs and ("aux.weight" in logs[0]) == (kind == "av")
