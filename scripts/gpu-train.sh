@@ -5,7 +5,7 @@
 # A call carries at most 64 MiB, so move the tracked ONNX models aside for the call (the device
 # does not need them) and put them back after:
 #   mkdir -p /tmp/onnx-aside && mv models/*.onnx /tmp/onnx-aside/
-#   run(command="CONFIG=training/configs/gpu-v12.toml bash scripts/gpu-train.sh", timeout_s=600,
+#   run(command="CONFIG=training/configs/gpu-v12.toml PROBE_DUALPATH=1 bash scripts/gpu-train.sh", timeout_s=600,
 #       carry=[".gpu/espeak", ".gpu/lib", ".gpu/shared/data/faces",
 #              "training/runs/gpu-v12-start/model.pt", "training/runs/gpu-v12-start-audio/model.pt"])
 #   mv /tmp/onnx-aside/*.onnx models/
@@ -25,7 +25,10 @@ set -euo pipefail
 OUT=${OUT:?"OUT: the device tool's output folder"}
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
-T_END=$(( t0 + ${BUDGET_S:-570} ))
+# PROBE_DUALPATH=1: keep 30 s at the end to time the v13 dual-path model's training steps on this
+# GPU (scripts/gpu-probe-dualpath.py -> $OUT/probe-dualpath.log; MODELS.md "v13")
+PROBE_S=0; [ "${PROBE_DUALPATH:-0}" = 1 ] && PROBE_S=30
+T_END=$(( t0 + ${BUDGET_S:-570} - PROBE_S ))
 E=$PWD/.gpu/espeak
 export PATH=$E/usr/bin:$PATH
 export LD_LIBRARY_PATH=$E/usr/lib/x86_64-linux-gnu:$PWD/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -60,6 +63,11 @@ timeout -s TERM $stop $PY -m training train --config "$RUNCFG" > "$OUT/train-gpu
 rc=0
 wait $ao || { r=$?; [ $r = 124 ] && say "audio-only run stopped by the deadline" || rc=$r; }
 wait $av || { r=$?; [ $r = 124 ] && say "AV run stopped by the deadline" || rc=$r; }
+if [ "$PROBE_S" -gt 0 ]; then
+  say "timing the dual-path model's steps"
+  PYTHONPATH=$PWD timeout 27 $PY scripts/gpu-probe-dualpath.py --batch 256 --steps 10 > "$OUT/probe-dualpath.log" 2>&1 \
+    || say "the probe did not finish (what it printed is in probe-dualpath.log)"
+fi
 pkill -f "nvidia-smi --query-gpu" || true
 tail -n 4 "$OUT/train-gpu-audio.log" "$OUT/train-gpu-av.log"
 R=training/runs
