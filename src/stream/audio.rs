@@ -50,7 +50,7 @@ pub(super) struct AudioThread {
     real_in: Option<u64>,
     counters: Arc<StreamCounters>,
     latency: Arc<LatencyTracker>,
-    quit: Arc<super::Shutdown>,
+    shutdown: Arc<super::Shutdown>,
     name: String,
     /// Faces from the video thread, and the latest frame of them (what a model is conditioned on).
     faces: Receiver<FaceFrame>,
@@ -63,7 +63,7 @@ impl AudioThread {
         separator: Separator,
         counters: &Arc<StreamCounters>,
         latency: &Arc<LatencyTracker>,
-        quit: &Arc<super::Shutdown>,
+        shutdown: &Arc<super::Shutdown>,
         faces: Receiver<FaceFrame>,
     ) -> Result<Self> {
         let slots = separator.active_slots();
@@ -107,7 +107,7 @@ impl AudioThread {
             real_in: None,
             counters: counters.clone(),
             latency: latency.clone(),
-            quit: quit.clone(),
+            shutdown: shutdown.clone(),
             name: spec.name.clone(),
             faces,
             latest_faces: None,
@@ -117,7 +117,7 @@ impl AudioThread {
     pub(super) fn run(mut self, rx: Receiver<AudioChunk>) -> Result<()> {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(_) if self.quit.out_of_time() => {
+                Ok(_) if self.shutdown.out_of_time() => {
                     // a stop's drain budget is spent: this buffer and the queued ones are dropped
                     let dropped = 1 + rx.len() as u64;
                     self.counters
@@ -127,7 +127,7 @@ impl AudioThread {
                     break;
                 }
                 Ok(chunk) => self.on_chunk(&chunk)?,
-                Err(RecvTimeoutError::Timeout) if !self.quit.is_set() => {}
+                Err(RecvTimeoutError::Timeout) if !self.shutdown.is_set() => {}
                 Err(_) => break,
             }
         }

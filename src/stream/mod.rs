@@ -245,7 +245,7 @@ impl Stream {
 
         // Outputs and models first: a bad model or an unusable port fails before the camera is
         // contacted.
-        let quit = Arc::new(Shutdown::default());
+        let shutdown = Arc::new(Shutdown::default());
         // Faces go from the video thread to the separation stage; a frame of faces that cannot be
         // taken in time is dropped and counted (the separator keeps the last crop of a track).
         let (face_tx, face_rx) = crossbeam_channel::bounded::<FaceFrame>(8);
@@ -254,10 +254,10 @@ impl Stream {
             separator,
             &self.counters,
             &self.latency,
-            &quit,
+            &shutdown,
             face_rx,
         )?;
-        let video_ctx = VideoThread::new(spec, &self.counters, &quit, face_tx)?;
+        let video_ctx = VideoThread::new(spec, &self.counters, &shutdown, face_tx)?;
         // The channels outlive each source session, so the compute threads and the outputs keep
         // running across reconnects; dropping these senders is what ends them.
         let audio_chan = crossbeam_channel::bounded(spec.ingest.audio_capacity);
@@ -338,7 +338,7 @@ impl Stream {
         drop(audio_chan);
         drop(video_chan);
         // A stop request (signal, reload) gets a bounded drain; the end of a stream drains all.
-        quit.begin(stop.load(Ordering::SeqCst));
+        shutdown.begin(stop.load(Ordering::SeqCst));
         let t = Instant::now();
         let audio_result = audio
             .join()

@@ -29,14 +29,14 @@ pub(super) struct VideoThread {
     faces: Vec<FaceObs>,
     face_tx: Sender<FaceFrame>,
     counters: Arc<StreamCounters>,
-    quit: Arc<super::Shutdown>,
+    shutdown: Arc<super::Shutdown>,
 }
 
 impl VideoThread {
     pub(super) fn new(
         spec: &StreamSpec,
         counters: &Arc<StreamCounters>,
-        quit: &Arc<super::Shutdown>,
+        shutdown: &Arc<super::Shutdown>,
         face_tx: Sender<FaceFrame>,
     ) -> Result<Self> {
         let (w, h) = (spec.ingest.width, spec.ingest.height);
@@ -86,7 +86,7 @@ impl VideoThread {
             faces: Vec::new(),
             face_tx,
             counters: counters.clone(),
-            quit: quit.clone(),
+            shutdown: shutdown.clone(),
         })
     }
 
@@ -94,7 +94,7 @@ impl VideoThread {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(frame) => {
-                    if self.quit.out_of_time() {
+                    if self.shutdown.out_of_time() {
                         // a stop's drain budget is spent: this frame and the queued ones are dropped
                         let dropped = 1 + rx.len() as u64;
                         self.counters
@@ -105,10 +105,10 @@ impl VideoThread {
                     }
                     // Behind (frames waiting) or draining: keep the overlay at camera rate by
                     // skipping the vision work for this frame; the last faces are kept and drawn.
-                    let behind = rx.len() >= VISION_SKIP_BACKLOG || self.quit.is_set();
+                    let behind = rx.len() >= VISION_SKIP_BACKLOG || self.shutdown.is_set();
                     self.on_frame(&frame, behind)?
                 }
-                Err(RecvTimeoutError::Timeout) if !self.quit.is_set() => {}
+                Err(RecvTimeoutError::Timeout) if !self.shutdown.is_set() => {}
                 Err(_) => break,
             }
         }
