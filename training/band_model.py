@@ -31,7 +31,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .model import AUDIO_OUTPUTS, MASK_BOUND, roi_normalised
+from .model import (AUDIO_OUTPUTS, MASK_BOUND, MOUTH_FEATURES, count_params, mouth_encoder, mouth_reader_macs,
+                    read_mouth_sequence, read_mouths)
 from .mouth_crop import ROI_SIZE
 from .signal import CHUNK_FRAMES, N_BINS
 
@@ -92,13 +93,8 @@ class BandSeparator(nn.Module):
         self.enc_norm = nn.LayerNorm(dim)
         cond = visual_dim if kind == "av" else 0
         if kind == "av":
-            self.vis = nn.Sequential(
-                nn.Conv2d(2, 16, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Conv2d(32, 48, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Conv2d(48, 64, 3, stride=2, padding=1), nn.ReLU(),
-            )
-            self.vis_fc = nn.Linear(64 * 3 * 3, visual_dim)
+            self.vis = mouth_encoder()  # Separator's, under the same names (a v11s encoder loads)
+            self.vis_fc = nn.Linear(MOUTH_FEATURES, visual_dim)
             self.aux = nn.Linear(visual_dim, 1)  # training only
         self.blocks = nn.ModuleList(DualPathBlock(dim, cond) for _ in range(blocks))
         out = BAND * 2 * self.n_masks
@@ -131,16 +127,12 @@ class BandSeparator(nn.Module):
 
     def metadata(self) -> dict[str, str]:
         """export.metadata's model-specific part."""
-        return {"arch": self.arch, "parameters": str(sum(p.numel() for p in self.parameters())),
+        return {"arch": self.arch, "parameters": str(count_params(self)),
                 "flops_per_second": str(int(band_flops_per_second(self))), "dim": str(self.dim),
                 "blocks": str(self.blocks_n), "band": str(BAND), "roi_norm": str(int(self.roi_norm)),
                 "select": str(int(self.select))}
 
     # ---------------------------------------------------------------- pieces
-    def _visual(self, roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-        x = roi_normalised(roi, prev) if self.roi_norm else torch.cat([roi - 0.5, roi - prev], dim=1)
-        return torch.tanh(self.vis_fc(self.vis(x).flatten(1)))
-
     def _core(self, mix: torch.Tensor, rnn: torch.Tensor, v: torch.Tensor | None):
         """mix [B, 2, T, F], rnn [B, blocks, K, D], v [B, T / 4, V] or None -> (mask as the call
         returns it, internal masks [B, 2, 2, T, F] or None, rnn')."""
@@ -178,7 +170,7 @@ class BandSeparator(nn.Module):
     def step(self, mix, *args):
         if self.kind == "av":
             roi, rnn, prev = args
-            v = self._visual(roi, prev)
+            v = read_mouths(self, roi, prev)
             mask, _, new_rnn = self._core(mix, rnn, v[:, None, :])
             return mask, [new_rnn, roi], v
         (rnn,) = args
@@ -198,12 +190,7 @@ class BandSeparator(nn.Module):
         features [B, chunks, V] or None), as `Separator.sequence_parts`."""
         B = mix.shape[0]
         rnn = torch.zeros(B, self.blocks_n, N_BANDS, self.dim, dtype=mix.dtype, device=mix.device)
-        v = None
-        if self.kind == "av":
-            n = rois.shape[1]
-            prev = torch.cat([torch.zeros_like(rois[:, :1]), rois[:, :-1]], dim=1)
-            v = self._visual(rois.reshape(B * n, 1, ROI_SIZE, ROI_SIZE),
-                             prev.reshape(B * n, 1, ROI_SIZE, ROI_SIZE)).reshape(B, n, -1)
+        v = read_mouth_sequence(self, rois) if self.kind == "av" else None
         mask, internal, _ = self._core(mix, rnn, v)
         return mask, (self.aux(v)[..., 0] if v is not None else None), internal, v
 
@@ -217,7 +204,5 @@ def band_flops_per_second(model: BandSeparator) -> float:
     per_frame += D * 3 if model.select else 0
     per_chunk = 0
     if model.kind == "av":
-        per_chunk += ((16 * 2 * 9 * 24 * 24) + (32 * 16 * 9 * 12 * 12) + (48 * 32 * 9 * 6 * 6)
-                      + (64 * 48 * 9 * 3 * 3) + 64 * 9 * model.visual_dim
-                      + model.blocks_n * model.visual_dim * 2 * D)
+        per_chunk += mouth_reader_macs(model.visual_dim) + model.blocks_n * model.visual_dim * 2 * D
     return 2.0 * (100 * per_frame + 25 * per_chunk)

@@ -166,6 +166,44 @@ def roi_normalised(roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
     return torch.cat([(roi - mu) * scale, (roi - prev) * scale], dim=1)
 
 
+# ---------------------------------------------------------------- the mouth reader
+# Shared by Separator and the v13 BandSeparator (training/band_model.py): the same layers under
+# the same names (vis.*, vis_fc.*), so one model's trained encoder loads into the other.
+MOUTH_FEATURES = 64 * 3 * 3  # the last convolution's output, flattened
+
+
+def mouth_encoder() -> nn.Sequential:
+    """4 strided 3x3 convolutions on the 2-channel ROI input: 48 -> 24 -> 12 -> 6 -> 3."""
+    return nn.Sequential(
+        nn.Conv2d(2, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 48, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(48, 64, 3, stride=2, padding=1), nn.ReLU(),
+    )
+
+
+def read_mouths(model: nn.Module, roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+    """roi, prev [N, 1, 48, 48] -> visual features [N, V], through `model.vis` and `model.vis_fc`
+    (normalised per ROI when `model.roi_norm`)."""
+    x = roi_normalised(roi, prev) if model.roi_norm else torch.cat([roi - 0.5, roi - prev], dim=1)
+    return torch.tanh(model.vis_fc(model.vis(x).flatten(1)))
+
+
+def read_mouth_sequence(model: nn.Module, rois: torch.Tensor) -> torch.Tensor:
+    """rois [B, n, 1, 48, 48] -> [B, n, V], each ROI with the one before it (zeros before the
+    first), as a stream's calls see them."""
+    B, n = rois.shape[:2]
+    prev = torch.cat([torch.zeros_like(rois[:, :1]), rois[:, :-1]], dim=1)
+    return read_mouths(model, rois.reshape(B * n, 1, ROI_SIZE, ROI_SIZE),
+                       prev.reshape(B * n, 1, ROI_SIZE, ROI_SIZE)).reshape(B, n, -1)
+
+
+def mouth_reader_macs(visual_dim: int) -> int:
+    """Multiply-adds of one ROI through the mouth reader."""
+    return ((16 * 2 * 9 * 24 * 24) + (32 * 16 * 9 * 12 * 12) + (48 * 32 * 9 * 6 * 6)
+            + (64 * 48 * 9 * 3 * 3) + MOUTH_FEATURES * visual_dim)
+
+
 class Separator(nn.Module):
     def __init__(self, kind: str = "av", hidden: int = 384, visual_dim: int = 64, frame_dim: int = 192,
                  gru_layers: int = 2, post_blocks: int = 0, post_width: int = 512, select: bool = False,
@@ -187,13 +225,8 @@ class Separator(nn.Module):
         self.chunk = nn.Linear(CHUNK_FRAMES * frame_dim, hidden)
         self.chunk_norm = nn.LayerNorm(hidden)
         if kind == "av":
-            self.vis = nn.Sequential(
-                nn.Conv2d(2, 16, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Conv2d(32, 48, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Conv2d(48, 64, 3, stride=2, padding=1), nn.ReLU(),
-            )
-            self.vis_fc = nn.Linear(64 * 3 * 3, visual_dim)
+            self.vis = mouth_encoder()
+            self.vis_fc = nn.Linear(MOUTH_FEATURES, visual_dim)
             self.aux = nn.Linear(visual_dim, 1)  # training only: target energy of the next chunk
         self.roi_norm = roi_norm and kind == "av"
         self.select = select
@@ -255,15 +288,6 @@ class Separator(nn.Module):
         feats = torch.stack([mix[:, 0], mix[:, 1], mag], dim=3) if self.band is not None else None
         return e, torch.relu(self.chunk_norm(self.chunk(c))), feats
 
-    def _visual(self, roi: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-        """roi, prev [N, 1, 48, 48] -> [N, V]."""
-        if self.roi_norm:
-            x = roi_normalised(roi, prev)
-        else:
-            x = torch.cat([roi - 0.5, roi - prev], dim=1)
-        h = self.vis(x)
-        return torch.tanh(self.vis_fc(h.flatten(1)))
-
     def _mask(self, h: torch.Tensor, e: torch.Tensor, feats: torch.Tensor | None = None):
         """GRU output [B, n + lookahead, H] and frame encodings [B, 4 n, E] -> (mask [B, 2, T, F] (AV) or
         [B, 2 outputs, 2, T, F] (audio), and for the AV model with select its two internal masks
@@ -309,7 +333,7 @@ class Separator(nn.Module):
             gru, *hist = args
         e, c, feats = self._frames_in(mix)  # c [B, 1, H]
         if self.kind == "av":
-            v = self._visual(roi, prev)
+            v = read_mouths(self, roi, prev)
             c = torch.cat([c, v[:, None, :]], dim=2)
         h, g = self.gru(c, gru.transpose(0, 1).contiguous())
         out = [g.transpose(0, 1)] + ([roi] if self.kind == "av" else [])
@@ -339,7 +363,7 @@ class Separator(nn.Module):
     def sequence_parts(self, mix: torch.Tensor, rois: torch.Tensor | None = None):
         """`forward_parts` and (AV) the visual features of every call a stream makes
         [B, chunks + lookahead, V] (the last ROI repeated for the look-ahead calls), else None."""
-        B, T = mix.shape[0], mix.shape[2]
+        T = mix.shape[2]
         if self.lookahead:  # the stream goes on for L chunks of zero input, the face stays (v7)
             mix = torch.nn.functional.pad(mix, (0, 0, 0, self.lookahead_frames))
             if rois is not None:
@@ -348,10 +372,7 @@ class Separator(nn.Module):
         e = e[:, :T]
         v = None
         if self.kind == "av":
-            n = rois.shape[1]
-            prev = torch.cat([torch.zeros_like(rois[:, :1]), rois[:, :-1]], dim=1)
-            v = self._visual(rois.reshape(B * n, 1, ROI_SIZE, ROI_SIZE),
-                             prev.reshape(B * n, 1, ROI_SIZE, ROI_SIZE)).reshape(B, n, -1)
+            v = read_mouth_sequence(self, rois)
             c = torch.cat([c, v], dim=2)
         h, _ = self.gru(c)
         mask, internal = self._mask(h, e, feats)
@@ -373,8 +394,7 @@ def flops_per_second(model: Separator) -> float:
     gru = 3 * G * (model.gru_in + G) + (L - 1) * 3 * G * (2 * G)
     per_chunk = CHUNK_FRAMES * E * H + gru + (1 + model.lookahead) * G * CHUNK_FRAMES * E
     if model.kind == "av":
-        per_chunk += ((16 * 2 * 9 * 24 * 24) + (32 * 16 * 9 * 12 * 12) + (48 * 32 * 9 * 6 * 6)
-                      + (64 * 48 * 9 * 3 * 3) + 64 * 9 * V)
+        per_chunk += mouth_reader_macs(V)
     if model.band is not None:
         W, nb = model.band_head, model.band.n_bands
         per_frame += (2 * E * nb * BAND_CTX + nb * (3 * BAND + BAND_CTX) * W + nb * 3 * W * W

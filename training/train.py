@@ -634,6 +634,19 @@ def check_init_file(cfg: dict) -> None:
         check_onnx_file(t["init_visual_from_onnx"], t.get("init_visual_from_onnx_sha256"), "train.init_visual_from_onnx")
 
 
+def import_start_file(model, t: dict, cfg: dict, log) -> bool:
+    """train.init_from_onnx[_audio] (+ _sha256): fill the model from that exported file; False
+    when the config names none."""
+    key = onnx_init_key(model.kind)
+    if not t.get(key):
+        return False
+    from .onnx_import import import_onnx
+
+    fresh = import_onnx(model, cfg, t[key], t.get(f"{key}_sha256"), f"train.{key}")
+    log(f"[train] weights imported from {t[key]}" + (f" (fresh: {', '.join(fresh)})" if fresh else ""))
+    return True
+
+
 def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None:
     """A fresh run's starting weights, from other runs (a fresh optimiser and schedule):
     train.init_select_from {audio, av}: an AV model with select from an audio-only run's separator
@@ -667,12 +680,7 @@ def init_weights(model: Separator, t: dict, cfg: dict, device: str, log) -> None
             init_select(model, audio_sd, av_sd)
             log(f"[train] separator initialised from {pa}, visual encoder from {pv if av_sd is not None else 'random weights'}")
         return
-    onnx_key = onnx_init_key(model.kind)
-    if t.get(onnx_key):
-        from .onnx_import import import_onnx
-
-        fresh = import_onnx(model, cfg, t[onnx_key], t.get(f"{onnx_key}_sha256"), f"train.{onnx_key}")
-        log(f"[train] weights imported from {t[onnx_key]}" + (f" (fresh: {', '.join(fresh)})" if fresh else ""))
+    if import_start_file(model, t, cfg, log):
         return
     if not t.get("init_from"):
         return
@@ -707,12 +715,7 @@ def init_dualpath(model, t: dict, cfg: dict, source, log) -> None:
       fresh separator gets a face reader that has already learnt mouths;
     train.init_from_onnx[_audio] (+ _sha256): an exported dual-path model of this configuration
       (a run that must survive the machine, e.g. a GPU lease's start), as for Separator."""
-    onnx_key = onnx_init_key(model.kind)
-    if t.get(onnx_key):
-        from .onnx_import import import_onnx
-
-        fresh = import_onnx(model, cfg, t[onnx_key], t.get(f"{onnx_key}_sha256"), f"train.{onnx_key}")
-        log(f"[train] weights imported from {t[onnx_key]}" + (f" (fresh: {', '.join(fresh)})" if fresh else ""))
+    if import_start_file(model, t, cfg, log):
         return
     if t.get("init_from"):
         name = t["init_from"] + (f"-{model.kind}" if cfg.get("run_name") else "")

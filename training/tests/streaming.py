@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from training.model import CHUNK_FRAMES, Separator
+from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE, Separator
 
 
 def stream_chunks(m, mix, rois, first_prev=False):
@@ -24,6 +24,14 @@ def stream_chunks(m, mix, rois, first_prev=False):
             y, *states = m(x, *face, *states)
             outs.append(y)
     return torch.cat(outs[look:], dim=-2), states
+
+
+def random_inputs(B=2, chunks=6, seed=0):
+    """A random compressed mixture [B, 2, 4 chunks, 257] and ROIs [B, chunks, 1, 48, 48]."""
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(B, 2, CHUNK_FRAMES * chunks, N_BINS, generator=g)
+    rois = torch.rand(B, chunks, 1, ROI_SIZE, ROI_SIZE, generator=g)
+    return mix, rois
 
 
 def small_members(look: int) -> tuple[Separator, Separator]:

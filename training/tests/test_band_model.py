@@ -8,7 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from training.band_model import N_BANDS, BandSeparator, band_flops_per_second  # noqa: E402
-from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE  # noqa: E402
+from training.model import CHUNK_FRAMES, N_BINS  # noqa: E402
+from training.tests.streaming import random_inputs as _inputs  # noqa: E402
 from training.tests.streaming import stream_chunks  # noqa: E402
 
 KINDS = [("av", True), ("av", False), ("audio", False)]
@@ -26,13 +27,6 @@ def _model(kind: str, select: bool, dim: int = 16, blocks: int = 2) -> BandSepar
             m.sel.weight.normal_(0.0, 0.3)
         m.head_w.normal_(0.0, 0.3)
     return m.eval()
-
-
-def _inputs(B=2, chunks=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    mix = torch.randn(B, 2, CHUNK_FRAMES * chunks, N_BINS, generator=g)
-    rois = torch.rand(B, chunks, 1, ROI_SIZE, ROI_SIZE, generator=g)
-    return mix, rois
 
 
 @pytest.mark.parametrize("kind,select", KINDS)

@@ -7,6 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from training.model import CHUNK_FRAMES, N_BINS, ROI_SIZE, Separator, count_params, flops_per_second  # noqa: E402
+from training.tests.streaming import random_inputs as _inputs  # noqa: E402
 from training.tests.streaming import stream_chunks as _stream  # noqa: E402
 
 
@@ -26,13 +27,6 @@ def _model(kind, layers=2, post=0, select=False, band=0, norm=False, look=0):
         if band:
             m.band.out.weight.normal_(0.0, 0.05)
     return m.eval()
-
-
-def _inputs(B=2, chunks=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    mix = torch.randn(B, 2, CHUNK_FRAMES * chunks, N_BINS, generator=g)
-    rois = torch.rand(B, chunks, 1, ROI_SIZE, ROI_SIZE, generator=g)
-    return mix, rois
 
 
 KINDS = [("av", 1, 0, False, 0, False), ("audio", 1, 0, False, 0, False), ("av", 2, 0, False, 0, False),
