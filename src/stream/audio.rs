@@ -118,12 +118,8 @@ impl AudioThread {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(_) if self.shutdown.out_of_time() => {
-                    // a stop's drain budget is spent: this buffer and the queued ones are dropped
-                    let dropped = 1 + rx.len() as u64;
-                    self.counters
-                        .audio_stop_dropped_buffers
-                        .fetch_add(dropped, Ordering::Relaxed);
-                    tracing::info!(buffers = dropped, "stopping: queued audio buffers dropped");
+                    let counter = &self.counters.audio_stop_dropped_buffers;
+                    super::shutdown::drop_backlog(rx.len(), counter, "audio buffers");
                     break;
                 }
                 Ok(chunk) => self.on_chunk(&chunk)?,

@@ -54,6 +54,14 @@ impl Shutdown {
     }
 }
 
+/// A stop's drain budget is spent: count the input in hand and the `queued` rest as dropped (in
+/// `counter`, one of the stream's stop-drop counters) and say so.
+pub fn drop_backlog(queued: usize, counter: &AtomicU64, what: &str) {
+    let dropped = 1 + queued as u64;
+    counter.fetch_add(dropped, Ordering::Relaxed);
+    tracing::info!(dropped, what, "stopping: queued input dropped");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +79,12 @@ mod tests {
         assert!(s.is_set() && !s.out_of_time());
         std::thread::sleep(STOP_DRAIN_BUDGET + Duration::from_millis(50));
         assert!(s.out_of_time());
+    }
+
+    #[test]
+    fn a_dropped_backlog_counts_the_input_in_hand_and_the_queued_rest() {
+        let counter = AtomicU64::new(2);
+        drop_backlog(5, &counter, "video frames");
+        assert_eq!(counter.load(Ordering::Relaxed), 8);
     }
 }

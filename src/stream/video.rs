@@ -95,12 +95,8 @@ impl VideoThread {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(frame) => {
                     if self.shutdown.out_of_time() {
-                        // a stop's drain budget is spent: this frame and the queued ones are dropped
-                        let dropped = 1 + rx.len() as u64;
-                        self.counters
-                            .video_stop_dropped_frames
-                            .fetch_add(dropped, Ordering::Relaxed);
-                        tracing::info!(frames = dropped, "stopping: queued video frames dropped");
+                        let counter = &self.counters.video_stop_dropped_frames;
+                        super::shutdown::drop_backlog(rx.len(), counter, "video frames");
                         break;
                     }
                     // Behind (frames waiting) or draining: keep the overlay at camera rate by
