@@ -120,9 +120,10 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="val", help="evaluate/oracle/diagnose: val, test (held-out TTS voices), val_real or test_real (real voices)")
     p.add_argument("--model", default="models/separator.onnx",
                    help="evaluate/bench: the exported ONNX model (default: the shipped one)")
-    p.add_argument("--camera", choices=["shift"],
-                   help="evaluate: the faces through other cameras (training/camera_shift.py; for model "
-                        "selection on val without the held-out faces); writes models/eval/camera/")
+    p.add_argument("--camera", choices=["shift", "geometry"],
+                   help="evaluate: the faces through other cameras (shift: training/camera_shift.py) or their "
+                        "crops placed off by a detector's error (geometry: training/crop_geometry.py); for "
+                        "model selection on val without the held-out faces; writes models/eval/camera/")
     p.add_argument("--out", help="export: where to write the ONNX file (default: the run directory)")
     p.add_argument("--kind", choices=["av", "audio"],
                    help="train/soup/export/evaluate: override model.kind; the run goes to "

@@ -33,6 +33,7 @@ import numpy as np
 
 from . import metrics as M
 from .camera_shift import shift_cameras
+from .crop_geometry import geometry_shift
 from .config import ROOT, data_dir
 from .onnx_run import PAD, OnnxSeparator
 from .synth.scene import load_shards
@@ -62,19 +63,23 @@ def _snr_bin(snr: float) -> str:
 def evaluate(cfg: dict, split: str, model_path: str | Path, out_dir: Path = EVAL_DIR, threads: int = 1,
              camera: str | None = None) -> dict:
     """Score a model on one synthesized split; writes models/eval/<model>-<split>.json.
-    camera "shift": the faces through other cameras (training/camera_shift.py), written to
-    models/eval/camera/ instead (not part of the results table)."""
+    camera "shift": the faces through other cameras (training/camera_shift.py); "geometry": their
+    crops a few pixels off, scaled or turned as a detector's landmark error does
+    (training/crop_geometry.py). Both are written to models/eval/camera/ (not part of the results
+    table), the second as <model>-<split>-geometry.json."""
     model = OnnxSeparator(model_path, threads=threads)
     data = load_shards(data_dir(cfg) / split)
+    suffix = ""
     if camera is not None:
-        if camera != "shift":
-            raise ValueError(f"--camera {camera!r}: only \"shift\" is defined")
-        data["rois"] = shift_cameras(data["rois"])
+        if camera not in ("shift", "geometry"):
+            raise ValueError(f"--camera {camera!r}: \"shift\" or \"geometry\"")
+        data["rois"] = shift_cameras(data["rois"]) if camera == "shift" else geometry_shift(data["rois"])
         out_dir = out_dir / "camera"
+        suffix = "" if camera == "shift" else "-geometry"
     summary = {"split": split, "scenes": int(len(data["mixture"])), "model": str(Path(model_path)),
                "model_kind": model.kind, "config": cfg["name"], "camera": camera, **score(model, data)}
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{Path(model_path).stem}-{split}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out_dir / f"{Path(model_path).stem}-{split}{suffix}.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
 

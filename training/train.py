@@ -33,6 +33,7 @@ import torch
 
 from .config import ROOT, data_dir, run_dir
 from .config import load as load_config
+from .crop_geometry import augment_geometry
 from .device_mix import DeviceUnitPool
 from .model import Separator, count_params, flops_per_second, widen_state_dict
 from .roi_augment import augment_rois
@@ -466,6 +467,7 @@ def train(cfg: dict) -> dict:
     mix_w = t.get("mix_talkers", [1.0, 3.0, 1.0])
     roi_aug = bool(t.get("roi_augment", False))  # training/roi_augment.py
     roi_low_res = bool(t.get("roi_low_res", True))  # (exp-face trained without it)
+    roi_geometry = bool(t.get("roi_geometry", False))  # training/crop_geometry.py (v14)
     p_silent = float(t.get("p_silent_target", 0.15))
     ex_all = examples(data, kind)
     ex_cur = examples(data, kind, max_talkers=2)
@@ -557,6 +559,8 @@ def train(cfg: dict) -> dict:
                 units, rng, step, bs, kind, mix_w, p_silent, cur_steps))
         else:
             mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
+        if roi_geometry and rois is not None:  # the crop placed off per sequence (before the camera)
+            rois = augment_geometry(rois, torch.Generator(rois.device).manual_seed(int(cfg["seed"]) * 6007 + step))
         if roi_aug and rois is not None:  # a new camera per sequence, seeded by the step (resumable)
             rois = augment_rois(rois, torch.Generator(rois.device).manual_seed(int(cfg["seed"]) * 7919 + step),
                                 low_res=roi_low_res)

@@ -1,0 +1,109 @@
+"""Mouth crops placed a little off: what a real face detector's landmark error does to the crop.
+
+The crop (docs/SIGNAL.md "Mouth crop") is centred on the midpoint of two detected mouth corners
+and sized by their distance. CenterFace predicts landmarks at stride 4 of its input, which the
+daemon downscales, so a live crop is routinely a few ROI pixels off centre and 10 % off in size,
+more on a turned face whose mouth corners are foreshortened. The synthesized scenes vary this only
+within one frozen draw per sequence (training/synth/faces.py), and the shipped v11s model turned
+out to depend on it: on validation (2 talkers, 7.71 dB with its own crops) it reaches 6.39 dB
+with every crop 4 px lower, 4.64 dB with 6 px higher and 2.54 dB at 0.8 x the size (MODELS.md
+"v14 crop geometry").
+
+Both tools here apply one similarity transform per sequence to crops already made: output pixel p
+samples the input at c + R(-angle) (p - c) / scale - shift (c the crop centre), bilinearly, edges
+repeated (the crop reference also repeats the edges of the frame). `shift` moves the content,
+`scale` > 1 enlarges it.
+  * `geometry_shift` (numpy): fixed transforms by scene and slot, a yardstick for
+    `evaluate --camera geometry` (model selection on val without the held-out faces);
+  * `augment_geometry` (torch): random transforms per training sequence plus a little per-frame
+    jitter (train.roi_geometry), drawn from a seeded generator so a resumed run draws the same.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+# The yardstick: (shift x, shift y in ROI pixels, scale, angle in degrees), by (scene + slot) % 8
+GEOMETRIES = ((0.0, 4.0, 1.0, 0.0), (0.0, -4.0, 1.0, 0.0), (4.0, 0.0, 1.0, 0.0), (-4.0, 0.0, 1.0, 0.0),
+              (0.0, 0.0, 0.9, 0.0), (0.0, 0.0, 1.12, 0.0), (0.0, 0.0, 1.0, 8.0), (0.0, 0.0, 1.0, -8.0))
+
+# Training draws, per sequence with probability P_GEOMETRY: a shift uniform in +-SHIFT_PX on each
+# axis, a scale log-uniform in SCALE, an angle uniform in +-ANGLE_DEG; per frame a jitter of
+# JITTER_PX (standard deviation) on each axis. The yardstick's transforms lie inside these ranges:
+# it measures robustness to the errors the model is meant to tolerate, on faces it never saw.
+P_GEOMETRY = 0.8
+SHIFT_PX = 5.0
+SCALE = (0.85, 1.18)
+ANGLE_DEG = 10.0
+JITTER_PX = 0.5
+
+
+def _source_coords(size: int, shift_x: float, shift_y: float, scale: float, angle_deg: float):
+    """Input coordinates (x, y), each [size, size], that output pixel (row, col) samples."""
+    c = size / 2.0
+    p = np.arange(size, dtype=np.float64) + 0.5 - c
+    v, u = np.meshgrid(p, p, indexing="ij")  # v: rows (y), u: columns (x)
+    a = math.radians(angle_deg)
+    cs, sn = math.cos(a), math.sin(a)
+    x = c + (cs * u + sn * v) / scale - shift_x
+    y = c + (-sn * u + cs * v) / scale - shift_y
+    return x, y
+
+
+def transform_crop(frames: np.ndarray, shift_x: float, shift_y: float, scale: float, angle_deg: float) -> np.ndarray:
+    """uint8 [T, H, W] (H = W) through one similarity transform (module doc) -> uint8 [T, H, W]."""
+    T, H, W = frames.shape
+    if H != W:
+        raise ValueError(f"crops are square, got {H}x{W}")
+    x, y = _source_coords(W, shift_x, shift_y, scale, angle_deg)
+    x, y = x - 0.5, y - 0.5  # pixel centres at integer + 0.5
+    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    fx, fy = x - x0, y - y0
+    g = frames.astype(np.float64)
+
+    def at(yy, xx):
+        return g[:, np.clip(yy, 0, H - 1), np.clip(xx, 0, W - 1)]
+
+    top = at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx
+    bot = at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx
+    return np.clip(np.round(top * (1 - fy) + bot * fy), 0, 255).astype(np.uint8)
+
+
+def geometry_shift(rois: np.ndarray) -> np.ndarray:
+    """rois uint8 [scenes, slots, T, H, W] -> slot k of scene s through GEOMETRIES[(s + k) % 8]."""
+    out = rois.copy()
+    for s in range(rois.shape[0]):
+        for k in range(rois.shape[1]):
+            out[s, k] = transform_crop(rois[s, k], *GEOMETRIES[(s + k) % len(GEOMETRIES)])
+    return out
+
+
+def augment_geometry(rois: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """rois [B, n, 1, H, W] in [0, 1] -> each sequence through its own random similarity
+    transform (with probability P_GEOMETRY; else only the jitter), edges repeated."""
+    B, n, _, H, W = rois.shape
+    dev, dt = rois.device, rois.dtype
+
+    def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(*shape, generator=gen, device=dev, dtype=dt)
+
+    on = (torch.rand(B, generator=gen, device=dev) < P_GEOMETRY).to(dt)
+    sx, sy = uniform(-SHIFT_PX, SHIFT_PX, B) * on, uniform(-SHIFT_PX, SHIFT_PX, B) * on
+    scale = torch.exp(uniform(math.log(SCALE[0]), math.log(SCALE[1]), B) * on)
+    ang = torch.deg2rad(uniform(-ANGLE_DEG, ANGLE_DEG, B)) * on
+    jit = JITTER_PX * torch.randn(B, n, 2, generator=gen, device=dev, dtype=dt)
+    cs, sn = torch.cos(ang) / scale, torch.sin(ang) / scale
+    # affine_grid maps normalised output coordinates to normalised input ones (align_corners
+    # False: one pixel is 2 / W); the same map as _source_coords
+    theta = torch.zeros(B, n, 2, 3, device=dev, dtype=dt)
+    theta[:, :, 0, 0], theta[:, :, 0, 1] = cs[:, None], sn[:, None]
+    theta[:, :, 1, 0], theta[:, :, 1, 1] = -sn[:, None], cs[:, None]
+    theta[:, :, 0, 2] = -(sx[:, None] + jit[..., 0]) * 2.0 / W
+    theta[:, :, 1, 2] = -(sy[:, None] + jit[..., 1]) * 2.0 / H
+    x = rois.reshape(B * n, 1, H, W)
+    grid = torch.nn.functional.affine_grid(theta.reshape(B * n, 2, 3), [B * n, 1, H, W], align_corners=False)
+    out = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.reshape(B, n, 1, H, W)
