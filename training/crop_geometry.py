@@ -15,8 +15,10 @@ repeated (the crop reference also repeats the edges of the frame). `shift` moves
 `scale` > 1 enlarges it.
   * `geometry_shift` (numpy): fixed transforms by scene and slot, a yardstick for
     `evaluate --camera geometry` (model selection on val without the held-out faces);
-  * `augment_geometry` (torch): random transforms per training sequence plus a little per-frame
-    jitter (train.roi_geometry), drawn from a seeded generator so a resumed run draws the same.
+  * `roi_augment.augment_geometry` (torch): random transforms per training sequence from the
+    ranges below, plus a little per-frame jitter (train.roi_geometry), drawn from a seeded
+    generator so a resumed run draws the same.
+This module needs no PyTorch: `evaluate` runs without it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 # The yardstick: (shift x, shift y in ROI pixels, scale, angle in degrees), by (scene + slot) % 8
 GEOMETRIES = ((0.0, 4.0, 1.0, 0.0), (0.0, -4.0, 1.0, 0.0), (4.0, 0.0, 1.0, 0.0), (-4.0, 0.0, 1.0, 0.0),
@@ -79,31 +80,3 @@ def geometry_shift(rois: np.ndarray) -> np.ndarray:
         for k in range(rois.shape[1]):
             out[s, k] = transform_crop(rois[s, k], *GEOMETRIES[(s + k) % len(GEOMETRIES)])
     return out
-
-
-def augment_geometry(rois: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """rois [B, n, 1, H, W] in [0, 1] -> each sequence through its own random similarity
-    transform (with probability P_GEOMETRY; else only the jitter), edges repeated."""
-    B, n, _, H, W = rois.shape
-    dev, dt = rois.device, rois.dtype
-
-    def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(*shape, generator=gen, device=dev, dtype=dt)
-
-    on = (torch.rand(B, generator=gen, device=dev) < P_GEOMETRY).to(dt)
-    sx, sy = uniform(-SHIFT_PX, SHIFT_PX, B) * on, uniform(-SHIFT_PX, SHIFT_PX, B) * on
-    scale = torch.exp(uniform(math.log(SCALE[0]), math.log(SCALE[1]), B) * on)
-    ang = torch.deg2rad(uniform(-ANGLE_DEG, ANGLE_DEG, B)) * on
-    jit = JITTER_PX * torch.randn(B, n, 2, generator=gen, device=dev, dtype=dt)
-    cs, sn = torch.cos(ang) / scale, torch.sin(ang) / scale
-    # affine_grid maps normalised output coordinates to normalised input ones (align_corners
-    # False: one pixel is 2 / W); the same map as _source_coords
-    theta = torch.zeros(B, n, 2, 3, device=dev, dtype=dt)
-    theta[:, :, 0, 0], theta[:, :, 0, 1] = cs[:, None], sn[:, None]
-    theta[:, :, 1, 0], theta[:, :, 1, 1] = -sn[:, None], cs[:, None]
-    theta[:, :, 0, 2] = -(sx[:, None] + jit[..., 0]) * 2.0 / W
-    theta[:, :, 1, 2] = -(sy[:, None] + jit[..., 1]) * 2.0 / H
-    x = rois.reshape(B * n, 1, H, W)
-    grid = torch.nn.functional.affine_grid(theta.reshape(B * n, 2, 3), [B * n, 1, H, W], align_corners=False)
-    out = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return out.reshape(B, n, 1, H, W)

@@ -1,4 +1,5 @@
-"""Camera augmentation of mouth ROIs, drawn afresh for every training batch (train.roi_augment).
+"""Camera augmentation of mouth ROIs, drawn afresh for every training batch (train.roi_augment),
+and the crop geometry augmentation (train.roi_geometry, `augment_geometry`, see crop_geometry.py).
 
 The synthesized scenes already vary each face a little (training/synth/faces.py: landmark noise,
 +-30 grey levels, contrast 0.7..1.3, a mild blur), but that draw is frozen into the scenes, and
@@ -16,6 +17,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from .crop_geometry import ANGLE_DEG, JITTER_PX, P_GEOMETRY, SCALE, SHIFT_PX
 
 GAMMA = (0.5, 2.0)  # log-uniform
 SHARPEN = (-1.0, 2.0)  # x + a (x - blur(x)): -1 is a 3x3 binomial blur, 2 a strong unsharp mask
@@ -79,3 +82,32 @@ def augment_rois(rois: torch.Tensor, gen: torch.Generator, low_res: bool = True)
     x = x + draw(-BRIGHTNESS, BRIGHTNESS)
     x = x + draw(0.0, NOISE) * torch.randn(x.shape, generator=gen, device=dev, dtype=dt)
     return torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
+
+
+def augment_geometry(rois: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """rois [B, n, 1, H, W] in [0, 1] -> each sequence's crops placed off as a detector's landmark
+    error does (training/crop_geometry.py): its own random similarity transform (with probability
+    P_GEOMETRY; else only the per-frame jitter), edges repeated."""
+    B, n, _, H, W = rois.shape
+    dev, dt = rois.device, rois.dtype
+
+    def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(*shape, generator=gen, device=dev, dtype=dt)
+
+    on = (torch.rand(B, generator=gen, device=dev) < P_GEOMETRY).to(dt)
+    sx, sy = uniform(-SHIFT_PX, SHIFT_PX, B) * on, uniform(-SHIFT_PX, SHIFT_PX, B) * on
+    scale = torch.exp(uniform(math.log(SCALE[0]), math.log(SCALE[1]), B) * on)
+    ang = torch.deg2rad(uniform(-ANGLE_DEG, ANGLE_DEG, B)) * on
+    jit = JITTER_PX * torch.randn(B, n, 2, generator=gen, device=dev, dtype=dt)
+    cs, sn = torch.cos(ang) / scale, torch.sin(ang) / scale
+    # affine_grid maps normalised output coordinates to normalised input ones (align_corners
+    # False: one pixel is 2 / W); the same map as _source_coords
+    theta = torch.zeros(B, n, 2, 3, device=dev, dtype=dt)
+    theta[:, :, 0, 0], theta[:, :, 0, 1] = cs[:, None], sn[:, None]
+    theta[:, :, 1, 0], theta[:, :, 1, 1] = -sn[:, None], cs[:, None]
+    theta[:, :, 0, 2] = -(sx[:, None] + jit[..., 0]) * 2.0 / W
+    theta[:, :, 1, 2] = -(sy[:, None] + jit[..., 1]) * 2.0 / H
+    x = rois.reshape(B * n, 1, H, W)
+    grid = torch.nn.functional.affine_grid(theta.reshape(B * n, 2, 3), [B * n, 1, H, W], align_corners=False)
+    out = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.reshape(B, n, 1, H, W)

@@ -33,10 +33,9 @@ import torch
 
 from .config import ROOT, data_dir, run_dir
 from .config import load as load_config
-from .crop_geometry import augment_geometry
 from .device_mix import DeviceUnitPool
 from .model import Separator, count_params, flops_per_second, widen_state_dict
-from .roi_augment import augment_rois
+from .roi_augment import augment_geometry, augment_rois
 from .synth.scene import load_shard_files, load_shards, shard_paths
 from .signal import COMPRESS_EXPONENT, HOP_LENGTH, N_BINS, N_FFT, STREAM_PAD, WIN_LENGTH
 
@@ -501,7 +500,7 @@ def train(cfg: dict) -> dict:
         f"loss {loss}, lr {t.get('lr', 1e-3)}, batch {bs}, steps {steps}, curriculum {cur_steps}, "
         f"dynamic mixing {'on: %d talking + %d silent units' % (len(units.talking), len(units.silent)) if units else 'off'}"
         f"{' (mixed on the device)' if dev_units is not None else ''}, "
-        f"aux weight {aux_weight}{', ROI camera augmentation' if roi_aug else ''}"
+        f"aux weight {aux_weight}{', ROI camera augmentation' if roi_aug else ''}{', crop geometry augmentation' if roi_geometry else ''}"
         f"{', voice warp %s' % list(warp) if warp else ''}"
         f"{', distilled from %s (weight %g)' % (t['distill_from'], distill_weight) if teacher is not None else ''}")
 
