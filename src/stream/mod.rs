@@ -55,7 +55,8 @@ pub struct StreamSpec {
     pub rtp: Option<RtpOutputs>,
     /// Directory for `speaker-<k>.wav`, `overlay.mp4`, `timeline.json`.
     pub record_dir: Option<PathBuf>,
-    /// End the stream when no audio or video arrives for this long.
+    /// End the stream when no audio or video arrives for this long (before a session's first
+    /// data: at least `FIRST_DATA_TIMEOUT`).
     pub stall_timeout: Duration,
     /// Stop after this much input (`--duration`).
     pub max_duration: Option<Duration>,
@@ -373,6 +374,10 @@ impl Stream {
         let progress =
             || c.audio_buffers.load(Ordering::Relaxed) + c.video_frames.load(Ordering::Relaxed);
         let mut last_progress = (progress(), Instant::now());
+        // Until the session's first data, the wait is at least FIRST_DATA_TIMEOUT: connecting,
+        // the RTSP handshake and the decoders' preroll take seconds on a loaded machine, and a
+        // stall timeout meant for a running source would end a healthy start.
+        let mut flowing = false;
         loop {
             match ingest.events.recv_timeout(Duration::from_millis(100)) {
                 Ok(IngestEvent::Error(e)) => return SessionEnd::Failed(e),
@@ -388,6 +393,7 @@ impl Stream {
             let now = progress();
             if now != last_progress.0 {
                 last_progress = (now, Instant::now());
+                flowing = true;
                 if self.state() != StreamState::Running {
                     if self.counters.reconnects.load(Ordering::Relaxed) > 0 {
                         self.counters.recoveries.fetch_add(1, Ordering::Relaxed);
@@ -395,12 +401,18 @@ impl Stream {
                     self.set_state(StreamState::Running, None);
                     *attempt = 0; // data flowed: the next failure starts the backoff afresh
                 }
-            } else if last_progress.1.elapsed() > spec.stall_timeout {
-                return SessionEnd::Failed(format!(
-                    "source `{}`: no data for {:.1} s",
-                    crate::media::uri::redact(&spec.ingest.uri),
-                    spec.stall_timeout.as_secs_f64()
-                ));
+            } else if let Some(waited) =
+                stalled(flowing, last_progress.1.elapsed(), spec.stall_timeout)
+            {
+                let uri = crate::media::uri::redact(&spec.ingest.uri);
+                return SessionEnd::Failed(if flowing {
+                    format!("source `{uri}`: no data for {:.1} s", waited.as_secs_f64())
+                } else {
+                    format!(
+                        "source `{uri}`: no data within {:.1} s of starting",
+                        waited.as_secs_f64()
+                    )
+                });
             }
             let done = spec.max_duration.is_some_and(|d| {
                 self.counters.position_ns.load(Ordering::Relaxed) >= d.as_nanos() as u64
@@ -459,6 +471,21 @@ impl Stream {
     }
 }
 
+/// The shortest wait for a session's first data, whatever the stall timeout: a source is given
+/// this long to connect, answer the RTSP handshake and preroll its decoders.
+pub const FIRST_DATA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a session waited without data, if that is a stall: more than `stall_timeout` once
+/// data has flowed, more than `max(stall_timeout, FIRST_DATA_TIMEOUT)` before.
+fn stalled(flowing: bool, waited: Duration, stall_timeout: Duration) -> Option<Duration> {
+    let limit = if flowing {
+        stall_timeout
+    } else {
+        stall_timeout.max(FIRST_DATA_TIMEOUT)
+    };
+    (waited > limit).then_some(limit)
+}
+
 /// Write the SDP file of every RTP output (atomically, so a player never reads half of one).
 fn write_sdp_files(spec: &StreamSpec) -> Result<Vec<PathBuf>> {
     let Some(rtp) = &spec.rtp else {
@@ -471,4 +498,29 @@ fn write_sdp_files(spec: &StreamSpec) -> Result<Vec<PathBuf>> {
         files.push(path);
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_source_stalls_after_the_stall_timeout() {
+        let t = Duration::from_millis(1500);
+        assert_eq!(stalled(true, Duration::from_millis(1400), t), None);
+        assert_eq!(stalled(true, Duration::from_millis(1600), t), Some(t));
+    }
+
+    #[test]
+    fn a_starting_source_gets_at_least_the_first_data_timeout() {
+        let t = Duration::from_millis(1500);
+        assert_eq!(stalled(false, Duration::from_secs(10), t), None);
+        assert_eq!(
+            stalled(false, FIRST_DATA_TIMEOUT + Duration::from_millis(1), t),
+            Some(FIRST_DATA_TIMEOUT)
+        );
+        let long = FIRST_DATA_TIMEOUT * 2;
+        assert_eq!(stalled(false, FIRST_DATA_TIMEOUT * 3 / 2, long), None);
+        assert_eq!(stalled(false, long * 2, long), Some(long));
+    }
 }
