@@ -31,15 +31,36 @@ import numpy as np
 GEOMETRIES = ((0.0, 4.0, 1.0, 0.0), (0.0, -4.0, 1.0, 0.0), (4.0, 0.0, 1.0, 0.0), (-4.0, 0.0, 1.0, 0.0),
               (0.0, 0.0, 0.9, 0.0), (0.0, 0.0, 1.12, 0.0), (0.0, 0.0, 1.0, 8.0), (0.0, 0.0, 1.0, -8.0))
 
-# Training draws, per sequence with probability P_GEOMETRY: a shift uniform in +-SHIFT_PX on each
-# axis, a scale log-uniform in SCALE, an angle uniform in +-ANGLE_DEG; per frame a jitter of
-# JITTER_PX (standard deviation) on each axis. The yardstick's transforms lie inside these ranges:
-# it measures robustness to the errors the model is meant to tolerate, on faces it never saw.
+# Training draws (v14's, the defaults of `train.roi_geometry`), per sequence with probability
+# P_GEOMETRY: a shift uniform in +-SHIFT_PX on each axis, a scale log-uniform in SCALE, an angle
+# uniform in +-ANGLE_DEG; per frame a jitter of JITTER_PX (standard deviation) on each axis. The
+# yardstick's transforms lie inside these ranges: it measures robustness to the errors the model
+# is meant to tolerate, on faces it never saw.
 P_GEOMETRY = 0.8
 SHIFT_PX = 5.0
 SCALE = (0.85, 1.18)
 ANGLE_DEG = 10.0
 JITTER_PX = 0.5
+# v15 adds ASPECT, a vertical stretch log-uniform in this range (None: off): a face turned by yaw
+# has its mouth corners foreshortened by cos(yaw), and the crop, sized by their distance, shows
+# the mouth taller by 1 / cos(yaw) (1.35: about 42 degrees).
+ASPECT = None
+
+# `train.roi_geometry_ranges` keys and their defaults
+RANGE_KEYS = {"p": P_GEOMETRY, "shift_px": SHIFT_PX, "scale": SCALE, "angle_deg": ANGLE_DEG,
+              "jitter_px": JITTER_PX, "aspect": ASPECT}
+
+
+def geometry_ranges(overrides: dict | None = None) -> dict:
+    """The training draws' ranges: RANGE_KEYS' defaults with `overrides` (a config table); an
+    unknown key is an error that names it."""
+    out = dict(RANGE_KEYS)
+    for k, v in (overrides or {}).items():
+        if k not in RANGE_KEYS:
+            raise ValueError(f"train.roi_geometry_ranges.{k}: unknown (one of {', '.join(RANGE_KEYS)})")
+        out[k] = (None if v is None else tuple(float(x) for x in v) if isinstance(v, (list, tuple))
+                  else float(v))
+    return out
 
 
 def _source_coords(size: int, shift_x: float, shift_y: float, scale: float, angle_deg: float):

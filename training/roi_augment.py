@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from .crop_geometry import ANGLE_DEG, JITTER_PX, P_GEOMETRY, SCALE, SHIFT_PX
+from .crop_geometry import geometry_ranges
 
 GAMMA = (0.5, 2.0)  # log-uniform
 SHARPEN = (-1.0, 2.0)  # x + a (x - blur(x)): -1 is a 3x3 binomial blur, 2 a strong unsharp mask
@@ -84,27 +84,35 @@ def augment_rois(rois: torch.Tensor, gen: torch.Generator, low_res: bool = True)
     return torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
 
 
-def augment_geometry(rois: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def augment_geometry(rois: torch.Tensor, gen: torch.Generator, ranges: dict | None = None) -> torch.Tensor:
     """rois [B, n, 1, H, W] in [0, 1] -> each sequence's crops placed off as a detector's landmark
     error does (training/crop_geometry.py): its own random similarity transform (with probability
-    P_GEOMETRY; else only the per-frame jitter), edges repeated."""
+    `p`; else only the per-frame jitter), edges repeated. `ranges`: crop_geometry.geometry_ranges
+    (default: v14's). The draws come in a fixed order, the aspect last, so v14's ranges draw what
+    they drew before the aspect existed."""
+    r = ranges or geometry_ranges()
     B, n, _, H, W = rois.shape
     dev, dt = rois.device, rois.dtype
 
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(*shape, generator=gen, device=dev, dtype=dt)
 
-    on = (torch.rand(B, generator=gen, device=dev) < P_GEOMETRY).to(dt)
-    sx, sy = uniform(-SHIFT_PX, SHIFT_PX, B) * on, uniform(-SHIFT_PX, SHIFT_PX, B) * on
-    scale = torch.exp(uniform(math.log(SCALE[0]), math.log(SCALE[1]), B) * on)
-    ang = torch.deg2rad(uniform(-ANGLE_DEG, ANGLE_DEG, B)) * on
-    jit = JITTER_PX * torch.randn(B, n, 2, generator=gen, device=dev, dtype=dt)
+    def log_uniform(lo_hi) -> torch.Tensor:
+        return torch.exp(uniform(math.log(lo_hi[0]), math.log(lo_hi[1]), B) * on)
+
+    on = (torch.rand(B, generator=gen, device=dev) < r["p"]).to(dt)
+    sx, sy = uniform(-r["shift_px"], r["shift_px"], B) * on, uniform(-r["shift_px"], r["shift_px"], B) * on
+    scale = log_uniform(r["scale"])
+    ang = torch.deg2rad(uniform(-r["angle_deg"], r["angle_deg"], B)) * on
+    jit = r["jitter_px"] * torch.randn(B, n, 2, generator=gen, device=dev, dtype=dt)
+    aspect = log_uniform(r["aspect"]) if r["aspect"] is not None else torch.ones(B, device=dev, dtype=dt)
     cs, sn = torch.cos(ang) / scale, torch.sin(ang) / scale
     # affine_grid maps normalised output coordinates to normalised input ones (align_corners
-    # False: one pixel is 2 / W); the same map as _source_coords
+    # False: one pixel is 2 / W); the same map as crop_geometry._source_coords, with the output's
+    # rows (v) divided by the aspect first (the content stretched vertically)
     theta = torch.zeros(B, n, 2, 3, device=dev, dtype=dt)
-    theta[:, :, 0, 0], theta[:, :, 0, 1] = cs[:, None], sn[:, None]
-    theta[:, :, 1, 0], theta[:, :, 1, 1] = -sn[:, None], cs[:, None]
+    theta[:, :, 0, 0], theta[:, :, 0, 1] = cs[:, None], (sn / aspect)[:, None]
+    theta[:, :, 1, 0], theta[:, :, 1, 1] = -sn[:, None], (cs / aspect)[:, None]
     theta[:, :, 0, 2] = -(sx[:, None] + jit[..., 0]) * 2.0 / W
     theta[:, :, 1, 2] = -(sy[:, None] + jit[..., 1]) * 2.0 / H
     x = rois.reshape(B * n, 1, H, W)

@@ -33,6 +33,7 @@ import torch
 
 from .config import ROOT, data_dir, run_dir
 from .config import load as load_config
+from .crop_geometry import geometry_ranges
 from .device_mix import DeviceUnitPool
 from .model import Separator, count_params, flops_per_second, widen_state_dict
 from .roi_augment import augment_geometry, augment_rois
@@ -467,6 +468,7 @@ def train(cfg: dict) -> dict:
     roi_aug = bool(t.get("roi_augment", False))  # training/roi_augment.py
     roi_low_res = bool(t.get("roi_low_res", True))  # (exp-face trained without it)
     roi_geometry = bool(t.get("roi_geometry", False))  # training/crop_geometry.py (v14)
+    geo_ranges = geometry_ranges(t.get("roi_geometry_ranges"))  # v14's unless the config widens them (v15)
     p_silent = float(t.get("p_silent_target", 0.15))
     ex_all = examples(data, kind)
     ex_cur = examples(data, kind, max_talkers=2)
@@ -500,7 +502,7 @@ def train(cfg: dict) -> dict:
         f"loss {loss}, lr {t.get('lr', 1e-3)}, batch {bs}, steps {steps}, curriculum {cur_steps}, "
         f"dynamic mixing {'on: %d talking + %d silent units' % (len(units.talking), len(units.silent)) if units else 'off'}"
         f"{' (mixed on the device)' if dev_units is not None else ''}, "
-        f"aux weight {aux_weight}{', ROI camera augmentation' if roi_aug else ''}{', crop geometry augmentation' if roi_geometry else ''}"
+        f"aux weight {aux_weight}{', ROI camera augmentation' if roi_aug else ''}{', crop geometry augmentation %s' % geo_ranges if roi_geometry else ''}"
         f"{', voice warp %s' % list(warp) if warp else ''}"
         f"{', distilled from %s (weight %g)' % (t['distill_from'], distill_weight) if teacher is not None else ''}")
 
@@ -559,7 +561,8 @@ def train(cfg: dict) -> dict:
         else:
             mix, tgt, rois, talking = batch_tensors(data, pool[rng.integers(0, len(pool), bs)], device)
         if roi_geometry and rois is not None:  # the crop placed off per sequence (before the camera)
-            rois = augment_geometry(rois, torch.Generator(rois.device).manual_seed(int(cfg["seed"]) * 6007 + step))
+            rois = augment_geometry(rois, torch.Generator(rois.device).manual_seed(int(cfg["seed"]) * 6007 + step),
+                                    geo_ranges)
         if roi_aug and rois is not None:  # a new camera per sequence, seeded by the step (resumable)
             rois = augment_rois(rois, torch.Generator(rois.device).manual_seed(int(cfg["seed"]) * 7919 + step),
                                 low_res=roi_low_res)

@@ -68,30 +68,46 @@ def test_the_yardstick_gives_every_transform_deterministically():
 
 def test_the_training_augmentation_computes_the_yardsticks_map():
     torch = pytest.importorskip("torch")
-    import training.roi_augment as A
+    from training.crop_geometry import geometry_ranges
+    from training.roi_augment import augment_geometry
 
     x = _blob(cx=30.0, cy=20.0, r=7.0, T=2)
     rois = torch.from_numpy(x.astype(np.float32) / 255.0)[None, :, None]  # [1, T, 1, 48, 48]
-    old = (A.P_GEOMETRY, A.JITTER_PX)
-    try:
-        A.P_GEOMETRY, A.JITTER_PX = 1.1, 0.0  # always on, no jitter: only the drawn transform
-        gen = torch.Generator().manual_seed(5)
-        y = A.augment_geometry(rois, gen)
-        # replay the generator's draws to know the transform it chose
-        g2 = torch.Generator().manual_seed(5)
-        torch.rand(1, generator=g2)
-        u = torch.rand(4, generator=g2).tolist()
-        sx = -A.SHIFT_PX + 2 * A.SHIFT_PX * u[0]
-        sy = -A.SHIFT_PX + 2 * A.SHIFT_PX * u[1]
-        lo, hi = np.log(A.SCALE[0]), np.log(A.SCALE[1])
-        scale = float(np.exp(lo + (hi - lo) * u[2]))
-        ang = -A.ANGLE_DEG + 2 * A.ANGLE_DEG * u[3]
-    finally:
-        A.P_GEOMETRY, A.JITTER_PX = old
+    r = geometry_ranges({"p": 1.1, "jitter_px": 0.0})  # always on, no jitter: only the drawn transform
+    y = augment_geometry(rois, torch.Generator().manual_seed(5), r)
+    # replay the generator's draws to know the transform it chose
+    g2 = torch.Generator().manual_seed(5)
+    torch.rand(1, generator=g2)
+    u = torch.rand(4, generator=g2).tolist()
+    sx = -r["shift_px"] + 2 * r["shift_px"] * u[0]
+    sy = -r["shift_px"] + 2 * r["shift_px"] * u[1]
+    lo, hi = np.log(r["scale"][0]), np.log(r["scale"][1])
+    scale = float(np.exp(lo + (hi - lo) * u[2]))
+    ang = -r["angle_deg"] + 2 * r["angle_deg"] * u[3]
     ref = transform_crop(x, sx, sy, scale, ang)
     got = np.round(y[0, :, 0].numpy() * 255.0)
     assert np.abs(got - ref).max() <= 1.0
     assert y.shape == rois.shape
+
+
+def test_the_aspect_stretches_the_content_vertically_and_leaves_v14s_draws_alone():
+    torch = pytest.importorskip("torch")
+    from training.crop_geometry import geometry_ranges
+    from training.roi_augment import augment_geometry
+
+    x = torch.from_numpy(_blob(r=6.0, T=1).astype(np.float32) / 255.0)[None, :, None]
+    fixed = {"p": 1.1, "jitter_px": 0.0, "shift_px": 0.0, "scale": [1.0, 1.0], "angle_deg": 0.0}
+    y = augment_geometry(x, torch.Generator().manual_seed(0), geometry_ranges({**fixed, "aspect": [1.4, 1.4]}))
+    m = (y[0, 0, 0].numpy() > 100 / 255).astype(float)
+    rows, cols = np.nonzero(m.sum(axis=1))[0], np.nonzero(m.sum(axis=0))[0]
+    assert (rows.max() - rows.min() + 1) / (cols.max() - cols.min() + 1) == pytest.approx(1.4, abs=0.2)
+    # without an aspect the default ranges draw exactly what v14 (exp-geo) drew
+    b = torch.rand(3, 4, 1, 48, 48, generator=torch.Generator().manual_seed(9))
+    a1 = augment_geometry(b, torch.Generator().manual_seed(42))
+    a2 = augment_geometry(b, torch.Generator().manual_seed(42), geometry_ranges({"aspect": None}))
+    assert torch.equal(a1, a2)
+    with pytest.raises(ValueError, match="roi_geometry_ranges.shift"):
+        geometry_ranges({"shift": 3})
 
 
 def test_the_training_augmentation_is_seeded_and_moves_most_sequences():
