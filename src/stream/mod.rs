@@ -404,6 +404,12 @@ impl Stream {
             } else if let Some(waited) =
                 stalled(flowing, last_progress.1.elapsed(), spec.stall_timeout)
             {
+                // A clip served over RTSP that went quiet at its known end has ended, even if
+                // its EOS was lost (seen on a machine with every core busy): not a failure.
+                if reached_end(ingest.position_ns(), ingest.duration_ns()) {
+                    tracing::debug!(stream = %spec.name, "source went quiet at its end without EOS");
+                    return SessionEnd::Eos;
+                }
                 let uri = crate::media::uri::redact(&spec.ingest.uri);
                 return SessionEnd::Failed(if flowing {
                     format!("source `{uri}`: no data for {:.1} s", waited.as_secs_f64())
@@ -486,6 +492,18 @@ fn stalled(flowing: bool, waited: Duration, stall_timeout: Duration) -> Option<D
     (waited > limit).then_some(limit)
 }
 
+/// How close to its known duration a quiet source must be to count as ended.
+const END_TOLERANCE_NS: u64 = 500_000_000;
+
+/// Whether this session's source (position and duration of its own pipeline) has reached the end
+/// of a known duration; live sources have none.
+fn reached_end(position_ns: Option<u64>, duration_ns: Option<u64>) -> bool {
+    match (position_ns, duration_ns) {
+        (Some(p), Some(d)) if d > 0 => p + END_TOLERANCE_NS >= d,
+        _ => false,
+    }
+}
+
 /// Write the SDP file of every RTP output (atomically, so a player never reads half of one).
 fn write_sdp_files(spec: &StreamSpec) -> Result<Vec<PathBuf>> {
     let Some(rtp) = &spec.rtp else {
@@ -509,6 +527,17 @@ mod tests {
         let t = Duration::from_millis(1500);
         assert_eq!(stalled(true, Duration::from_millis(1400), t), None);
         assert_eq!(stalled(true, Duration::from_millis(1600), t), Some(t));
+    }
+
+    #[test]
+    fn a_quiet_source_at_its_known_end_has_ended() {
+        let d = 10_021_200_000;
+        assert!(reached_end(Some(d), Some(d)));
+        assert!(reached_end(Some(d - 400_000_000), Some(d)));
+        assert!(!reached_end(Some(d / 2), Some(d))); // a clip that stalls midway
+        assert!(!reached_end(Some(d), None)); // a live camera has no duration
+        assert!(!reached_end(None, Some(d)));
+        assert!(!reached_end(Some(0), Some(0)));
     }
 
     #[test]
