@@ -37,10 +37,16 @@ def camera(rois: np.ndarray, name: str) -> np.ndarray:
     return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
 
 
-def shift_cameras(rois: np.ndarray) -> np.ndarray:
-    """rois uint8 [scenes, slots, T, H, W] -> slot k of scene s through CAMERAS[(s + k) % 3]."""
+def by_face(rois: np.ndarray, transforms) -> np.ndarray:
+    """rois uint8 [scenes, slots, T, H, W] -> slot k of scene s through transforms[(s + k) % n]:
+    fixed by scene and slot, so every model sees the same inputs (also crop_geometry's yardstick)."""
     out = rois.copy()
     for s in range(rois.shape[0]):
         for k in range(rois.shape[1]):
-            out[s, k] = camera(rois[s, k], CAMERAS[(s + k) % len(CAMERAS)])
+            out[s, k] = transforms[(s + k) % len(transforms)](rois[s, k])
     return out
+
+
+def shift_cameras(rois: np.ndarray) -> np.ndarray:
+    """rois uint8 [scenes, slots, T, H, W] -> slot k of scene s through CAMERAS[(s + k) % 3]."""
+    return by_face(rois, [lambda r, c=c: camera(r, c) for c in CAMERAS])

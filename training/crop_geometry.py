@@ -27,6 +27,9 @@ import math
 
 import numpy as np
 
+from .camera_shift import by_face
+from .mouth_crop import sample_bilinear
+
 # The yardstick: (shift x, shift y in ROI pixels, scale, angle in degrees), by (scene + slot) % 8
 GEOMETRIES = ((0.0, 4.0, 1.0, 0.0), (0.0, -4.0, 1.0, 0.0), (4.0, 0.0, 1.0, 0.0), (-4.0, 0.0, 1.0, 0.0),
               (0.0, 0.0, 0.9, 0.0), (0.0, 0.0, 1.12, 0.0), (0.0, 0.0, 1.0, 8.0), (0.0, 0.0, 1.0, -8.0))
@@ -81,23 +84,11 @@ def transform_crop(frames: np.ndarray, shift_x: float, shift_y: float, scale: fl
     if H != W:
         raise ValueError(f"crops are square, got {H}x{W}")
     x, y = _source_coords(W, shift_x, shift_y, scale, angle_deg)
-    x, y = x - 0.5, y - 0.5  # pixel centres at integer + 0.5
-    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
-    fx, fy = x - x0, y - y0
-    g = frames.astype(np.float64)
-
-    def at(yy, xx):
-        return g[:, np.clip(yy, 0, H - 1), np.clip(xx, 0, W - 1)]
-
-    top = at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx
-    bot = at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx
-    return np.clip(np.round(top * (1 - fy) + bot * fy), 0, 255).astype(np.uint8)
+    # the crop's own sampler (pixel centres at integer + 0.5, edges repeated)
+    out = sample_bilinear(frames.astype(np.float64), x - 0.5, y - 0.5)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
 def geometry_shift(rois: np.ndarray) -> np.ndarray:
     """rois uint8 [scenes, slots, T, H, W] -> slot k of scene s through GEOMETRIES[(s + k) % 8]."""
-    out = rois.copy()
-    for s in range(rois.shape[0]):
-        for k in range(rois.shape[1]):
-            out[s, k] = transform_crop(rois[s, k], *GEOMETRIES[(s + k) % len(GEOMETRIES)])
-    return out
+    return by_face(rois, [lambda r, g=g: transform_crop(r, *g) for g in GEOMETRIES])

@@ -44,20 +44,26 @@ def mouth_crop(rgb: np.ndarray, bbox, landmarks, roi_size: int = ROI_SIZE) -> np
 def mouth_crop_grey(g: np.ndarray, bbox, landmarks, roi_size: int = ROI_SIZE) -> np.ndarray:
     """`mouth_crop` of an already grey (BT.601 luma, 0..255, float) HxW image."""
     centre, side, angle = crop_geometry(bbox, landmarks)
-    h, w = g.shape
     step = side / roi_size
     offs = (np.arange(roi_size, dtype=np.float64) + 0.5) * step - side / 2.0
     v, u = np.meshgrid(offs, offs, indexing="ij")
     c, s = np.cos(angle), np.sin(angle)
     x = centre[0] + u * c - v * s - 0.5
     y = centre[1] + u * s + v * c - 0.5
+    return (sample_bilinear(g, x, y) / 255.0).astype(np.float32)
+
+
+def sample_bilinear(g: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """g [..., H, W] sampled at pixel-centre-relative coordinates (x, y) (the crop's `- 0.5`
+    already applied), bilinearly, pixels outside repeating the nearest edge pixel: [..., *x.shape]."""
+    h, w = g.shape[-2:]
     x0, y0 = np.floor(x), np.floor(y)
     fx, fy = x - x0, y - y0
     xi, yi = x0.astype(np.int64), y0.astype(np.int64)
 
     def at(yy, xx):
-        return g[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
+        return g[..., np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
 
     top = at(yi, xi) * (1 - fx) + at(yi, xi + 1) * fx
     bot = at(yi + 1, xi) * (1 - fx) + at(yi + 1, xi + 1) * fx
-    return ((top * (1 - fy) + bot * fy) / 255.0).astype(np.float32)
+    return top * (1 - fy) + bot * fy
