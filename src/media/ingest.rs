@@ -350,7 +350,8 @@ impl Ingest {
         }
     }
 
-    /// The source's duration when it has one (files), for progress reporting.
+    /// The source's duration when it has one (files): progress reporting, and telling a clip
+    /// that went quiet at its end from a stalled one.
     pub fn duration_ns(&self) -> Option<u64> {
         self.pipeline
             .query_duration::<gst::ClockTime>()

@@ -499,7 +499,7 @@ const END_TOLERANCE_NS: u64 = 500_000_000;
 /// of a known duration; live sources have none.
 fn reached_end(position_ns: Option<u64>, duration_ns: Option<u64>) -> bool {
     match (position_ns, duration_ns) {
-        (Some(p), Some(d)) if d > 0 => p + END_TOLERANCE_NS >= d,
+        (Some(p), Some(d)) if d > 0 => p.saturating_add(END_TOLERANCE_NS) >= d,
         _ => false,
     }
 }
