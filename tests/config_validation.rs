@@ -292,6 +292,12 @@ fn cases() -> Vec<Case> {
             "streams: at least one stream must be declared",
         ),
         case(
+            "every stream disabled",
+            door("enabled = false"),
+            &["streams"],
+            "streams: every stream has enabled = false: at least one must be enabled",
+        ),
+        case(
             "streams as an array of tables",
             "[[streams]]\nurl = \"rtsp://cam/x\"\n",
             &["streams"],

@@ -138,6 +138,67 @@ fn sighup_changes_only_what_changed() {
     );
     assert!(running(&["a", "c"]), "{:?}", streams(api));
 
+    // A shared section changes: every stream restarts. The ends of the threads they replace
+    // must not be taken for the new streams' ends (the daemon ends when all its streams have).
+    let good = config(
+        api,
+        dir.path(),
+        &[("a", &cam_a.url(), base), ("c", &cam_c.url(), base + 200)],
+    );
+    let restarted = good.replace("stall_timeout_ms = 1500", "stall_timeout_ms = 2000");
+    assert_ne!(restarted, good);
+    std::fs::write(&path, &restarted).unwrap();
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGHUP) };
+    assert!(
+        wait_until(Duration::from_secs(30), || log
+            .lock()
+            .unwrap()
+            .matches("reload: applied")
+            .count()
+            >= 2),
+        "second reload not applied"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "restarting every stream ended the daemon"
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || running(&["a", "c"])),
+        "after restarting both: {:?}",
+        streams(api)
+    );
+
+    // A config that validates but cannot start (c's input file is gone) changes nothing.
+    let gone = dir.path().join("gone.mp4");
+    std::fs::write(
+        &path,
+        config(
+            api,
+            dir.path(),
+            &[
+                ("a", &cam_a.url(), base),
+                ("c", gone.to_str().unwrap(), base + 200),
+            ],
+        )
+        .replace("stall_timeout_ms = 1500", "stall_timeout_ms = 2000"),
+    )
+    .unwrap();
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGHUP) };
+    assert!(
+        wait_until(Duration::from_secs(15), || log
+            .lock()
+            .unwrap()
+            .contains("keeping the running config")),
+        "the unstartable reload was not refused"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "an unstartable reload ended the daemon"
+    );
+    assert!(running(&["a", "c"]), "{:?}", streams(api));
+
     let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(200)); // the drain thread reads the last lines
     let stderr = log.lock().unwrap().clone();

@@ -5,7 +5,7 @@
 use super::common;
 use anyhow::Result;
 use avsepd::config::Config;
-use avsepd::stream::{Stream, StreamReport};
+use avsepd::stream::{Stream, StreamReport, StreamSpec};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -16,6 +16,9 @@ use std::time::Duration;
 pub type Registry = Arc<RwLock<Vec<Arc<Stream>>>>;
 
 struct Member {
+    /// Unique for the life of the process: a restarted stream keeps its name, and the end of the
+    /// thread it replaces must not be taken for its own.
+    id: u64,
     /// Everything in the config that shapes this stream; a reload restarts it when this changes.
     fingerprint: String,
     stream: Arc<Stream>,
@@ -27,18 +30,19 @@ struct Member {
 pub struct Fleet {
     members: Vec<Member>,
     registry: Registry,
-    ended_tx: Sender<String>,
-    ended_rx: Receiver<String>,
+    ended_tx: Sender<u64>,
+    ended_rx: Receiver<u64>,
+    next_id: u64,
     /// Reports of streams that a reload removed or restarted.
     retired: Vec<Result<StreamReport>>,
 }
 
-/// Sends the stream's name when its supervisor thread ends (also by panic).
-struct EndGuard(String, Sender<String>);
+/// Sends the member's id when its supervisor thread ends (also by panic).
+struct EndGuard(u64, Sender<u64>);
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
-        let _ = self.1.send(self.0.clone());
+        let _ = self.1.send(self.0);
     }
 }
 
@@ -50,6 +54,7 @@ impl Fleet {
             registry,
             ended_tx,
             ended_rx,
+            next_id: 0,
             retired: Vec::new(),
         }
     }
@@ -57,18 +62,21 @@ impl Fleet {
     /// Start every enabled stream of `cfg`.
     pub fn start_all(&mut self, cfg: &Config) -> Result<()> {
         for (name, sc) in cfg.streams.iter().filter(|(_, s)| s.enabled) {
-            self.start(cfg, name, fingerprint(cfg, name))?;
+            let spec = common::live_spec(cfg, name, sc)?;
+            self.start(spec, fingerprint(cfg, name))?;
             tracing::info!(stream = %name, source = %sc.redacted_url(), "starting");
         }
         self.publish();
         Ok(())
     }
 
-    fn start(&mut self, cfg: &Config, name: &str, fingerprint: String) -> Result<()> {
-        let spec = common::live_spec(cfg, name, &cfg.streams[name])?;
+    fn start(&mut self, spec: StreamSpec, fingerprint: String) -> Result<()> {
+        let name = spec.name.clone();
         let stream = Arc::new(Stream::new(spec));
         let stop = Arc::new(AtomicBool::new(false));
-        let guard = EndGuard(name.to_string(), self.ended_tx.clone());
+        let id = self.next_id;
+        self.next_id += 1;
+        let guard = EndGuard(id, self.ended_tx.clone());
         let (s, st) = (stream.clone(), stop.clone());
         let handle = std::thread::Builder::new()
             .name(format!("{name}-supervisor"))
@@ -77,6 +85,7 @@ impl Fleet {
                 s.run(&st)
             })?;
         self.members.push(Member {
+            id,
             fingerprint,
             stream,
             stop,
@@ -87,6 +96,8 @@ impl Fleet {
     }
 
     /// Apply a new config: start, stop or restart only the streams whose settings changed.
+    /// Every new spec is built before anything stops, so a config that validates but cannot
+    /// start (an input file that is gone) changes nothing.
     pub fn reload(&mut self, cfg: &Config) -> Result<()> {
         let wanted: Vec<(&String, String)> = cfg
             .streams
@@ -94,13 +105,29 @@ impl Fleet {
             .filter(|(_, s)| s.enabled)
             .map(|(n, _)| (n, fingerprint(cfg, n)))
             .collect();
+        let untouched = |m: &Member| {
+            !m.ended
+                && wanted
+                    .iter()
+                    .any(|(n, f)| **n == m.stream.spec.name && *f == m.fingerprint)
+        };
+        let mut to_start = Vec::new();
+        for (name, fp) in &wanted {
+            let kept = self
+                .members
+                .iter()
+                .any(|m| m.stream.spec.name == **name && untouched(m));
+            if !kept {
+                let spec = common::live_spec(cfg, name, &cfg.streams[*name]).map_err(|e| {
+                    e.context(format!("stream `{name}`: keeping the running config"))
+                })?;
+                to_start.push((spec, fp.clone()));
+            }
+        }
         let mut keep = Vec::new();
         for mut m in std::mem::take(&mut self.members) {
             let name = m.stream.spec.name.clone();
-            let same = wanted
-                .iter()
-                .any(|(n, f)| **n == name && *f == m.fingerprint);
-            if same && !m.ended {
+            if untouched(&m) {
                 keep.push(m);
                 continue;
             }
@@ -114,14 +141,16 @@ impl Fleet {
             }
         }
         self.members = keep;
-        for (name, fp) in wanted {
-            if !self.members.iter().any(|m| m.stream.spec.name == *name) {
-                tracing::info!(stream = %name, "reload: starting");
-                self.start(cfg, name, fp)?;
+        let mut result = Ok(());
+        for (spec, fp) in to_start {
+            tracing::info!(stream = %spec.name, "reload: starting");
+            if let Err(e) = self.start(spec, fp) {
+                // Only a thread that cannot be spawned gets here; start the others anyway.
+                result = Err(e);
             }
         }
         self.publish();
-        Ok(())
+        result
     }
 
     fn publish(&self) {
@@ -136,22 +165,19 @@ impl Fleet {
     /// Wait up to `timeout` for a stream to end; true when every stream has ended.
     pub fn wait(&mut self, timeout: Duration) -> bool {
         if !self.all_ended()
-            && let Ok(name) = self.ended_rx.recv_timeout(timeout)
+            && let Ok(id) = self.ended_rx.recv_timeout(timeout)
         {
-            self.mark_ended(&name);
-            while let Ok(name) = self.ended_rx.try_recv() {
-                self.mark_ended(&name);
+            self.mark_ended(id);
+            while let Ok(id) = self.ended_rx.try_recv() {
+                self.mark_ended(id);
             }
         }
         self.all_ended()
     }
 
-    fn mark_ended(&mut self, name: &str) {
-        for m in self
-            .members
-            .iter_mut()
-            .filter(|m| m.stream.spec.name == name)
-        {
+    /// Ids of retired members (stopped by a reload) match nothing and are ignored.
+    fn mark_ended(&mut self, id: u64) {
+        for m in self.members.iter_mut().filter(|m| m.id == id) {
             // The guard drops as `Stream::run` returns: the stream has ended even while its
             // thread is still unwinding (waiting for `is_finished` here could miss the moment).
             m.ended = true;

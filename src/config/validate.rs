@@ -86,6 +86,12 @@ pub(crate) fn validate(
 
     if config.streams.is_empty() && mode == ValidationMode::Complete {
         c.push("streams", "at least one stream must be declared".to_owned());
+    } else if mode == ValidationMode::Complete && !config.streams.values().any(|s| s.enabled) {
+        // The daemon ends when its last stream ends: with none to run it would exit at once.
+        c.push(
+            "streams",
+            "every stream has enabled = false: at least one must be enabled".to_owned(),
+        );
     }
     // Port claims are computed with a sane slot count even when max_speakers itself is wrong,
     // so its error does not hide (or multiply) overlap errors.
