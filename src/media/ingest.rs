@@ -287,16 +287,16 @@ impl Ingest {
         let bus_thread = {
             let stopping = stopping.clone();
             let label = label.clone();
+            let uri = opts.uri.clone();
             let slots = (audio_slot.clone(), video_slot.clone());
             std::thread::Builder::new()
                 .name("ingest-bus".into())
-                .spawn(move || watch_bus(bus, event_tx, stopping, label, slots))?
+                .spawn(move || watch_bus(bus, event_tx, stopping, (label, uri), slots))?
         };
 
-        pipeline.set_state(gst::State::Playing).map_err(|_| {
-            anyhow!("source `{label}` could not be started (see the error above for the cause)")
-        })?;
-        Ok(Ingest {
+        // Built before PLAYING so that a failed start is undone by its Drop (pipeline to NULL,
+        // bus thread joined) instead of leaking both on every reconnect attempt.
+        let ingest = Ingest {
             pipeline,
             audio: audio_rx,
             video: video_rx,
@@ -306,7 +306,14 @@ impl Ingest {
             stopping,
             audio_slot,
             video_slot,
-        })
+        };
+        ingest
+            .pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| {
+                anyhow!("source `{label}` could not be started (see the error above for the cause)")
+            })?;
+        Ok(ingest)
     }
 
     /// Stop the pipeline. Channels disconnect; buffers already queued stay readable.
@@ -503,6 +510,9 @@ fn link_audio(
     let policy = opts.backpressure;
     let offset = opts.pts_offset_ns;
     let first_seen = AtomicBool::new(false);
+    // Set when a buffer was dropped on a full channel: the next one that gets through starts a
+    // new stretch, so the aligner fills the hole by its pts instead of closing it up.
+    let gap = AtomicBool::new(false);
     let eos_slot = slot.clone();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
@@ -513,7 +523,8 @@ fn link_audio(
                 };
                 // The first buffer of a session starts a new stretch of the timeline.
                 let discont = buffer.flags().contains(gst::BufferFlags::DISCONT)
-                    || !first_seen.swap(true, Ordering::Relaxed);
+                    | !first_seen.swap(true, Ordering::Relaxed)
+                    | gap.swap(false, Ordering::Relaxed);
                 // The duration limit: drop what lies past it, trim the buffer that straddles it.
                 let (buffer, last) = match cut.end_ns(pts_ns) {
                     Some(end) if pts_ns >= end => {
@@ -539,7 +550,7 @@ fn link_audio(
                     &slot,
                     chunk,
                     policy,
-                    &counters.audio_dropped_buffers,
+                    (&counters.audio_dropped_buffers, Some(&gap)),
                     &stopping,
                 );
                 if last {
@@ -595,7 +606,7 @@ fn link_video(
                     &slot,
                     frame,
                     policy,
-                    &counters.video_dropped_frames,
+                    (&counters.video_dropped_frames, None),
                     &stopping,
                 )
             })
@@ -605,12 +616,13 @@ fn link_video(
     link_branch(pipeline, pad, &bin)
 }
 
-/// Hand a buffer to the compute side without ever blocking a live streaming thread.
+/// Hand a buffer to the compute side without ever blocking a live streaming thread. A buffer
+/// dropped on a full channel is counted in `dropped.0` and flagged in `dropped.1`.
 fn forward<T>(
     slot: &SenderSlot<T>,
     item: T,
     policy: Backpressure,
-    dropped: &AtomicU64,
+    dropped: (&AtomicU64, Option<&AtomicBool>),
     stopping: &AtomicBool,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
     // Clone the sender out of the lock so a waiting send never holds it (EOS and stop take it).
@@ -622,7 +634,10 @@ fn forward<T>(
         Backpressure::DropAndCount => match sender.try_send(item) {
             Ok(()) => Ok(gst::FlowSuccess::Ok),
             Err(TrySendError::Full(_)) => {
-                dropped.fetch_add(1, Ordering::Relaxed);
+                dropped.0.fetch_add(1, Ordering::Relaxed);
+                if let Some(gap) = dropped.1 {
+                    gap.store(true, Ordering::Relaxed);
+                }
                 Ok(gst::FlowSuccess::Ok)
             }
             Err(TrySendError::Disconnected(_)) => Err(gst::FlowError::Eos),
@@ -650,7 +665,7 @@ fn watch_bus(
     bus: gst::Bus,
     events: Sender<IngestEvent>,
     stopping: Arc<AtomicBool>,
-    label: String,
+    (label, uri): (String, String),
     slots: (SenderSlot<AudioChunk>, SenderSlot<VideoFrame>),
 ) {
     use gst::MessageView;
@@ -671,13 +686,15 @@ fn watch_bus(
                         .map(|d| format!("; {}", first_line(&d)))
                         .unwrap_or_default()
                 );
+                let text = crate::media::uri::scrub(&text, &uri);
                 // An error ends the stream: disconnect the channels so consumers finish.
                 take(&slots.0);
                 take(&slots.1);
                 let _ = events.send(IngestEvent::Error(text));
             }
             MessageView::Warning(w) => {
-                tracing::warn!(source = %label, "{}", w.error());
+                let text = crate::media::uri::scrub(&w.error().to_string(), &uri);
+                tracing::warn!(source = %label, "{text}");
             }
             _ => {}
         }

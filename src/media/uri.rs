@@ -35,9 +35,56 @@ pub fn redact(uri: &str) -> String {
     crate::config::redact_url(uri)
 }
 
+/// GStreamer's own text about a source (an error's debug string) with the source's URI, and the
+/// user:password of any other URL in it (a redirect target), redacted: element messages quote
+/// locations verbatim, and this text reaches the journal, `/readyz` and the event stream.
+pub fn scrub(text: &str, uri: &str) -> String {
+    let text = if uri.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(uri, &redact(uri))
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let token_end = tail
+            .find(|c: char| c.is_whitespace() || "\"'<>,;()[]`".contains(c))
+            .unwrap_or(tail.len());
+        let authority_end = tail[..token_end].find(['/', '?', '#']).unwrap_or(token_end);
+        match tail[..authority_end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubs_credentials_from_element_text() {
+        let uri = "https://admin:pw@cam.local/mjpg?token=s3cret";
+        let text =
+            format!("Unauthorized (401), URL: {uri}, Redirect to: http://u:p@other/x (secondary)");
+        let s = scrub(&text, uri);
+        assert!(
+            !s.contains("pw") && !s.contains("s3cret") && !s.contains("u:p"),
+            "{s}"
+        );
+        assert!(s.contains("https://***@cam.local/mjpg"), "{s}");
+        assert!(s.contains("http://***@other/x (secondary)"), "{s}");
+        assert_eq!(scrub("no url here", uri), "no url here");
+        assert_eq!(scrub("see rtsp://h/x", ""), "see rtsp://h/x");
+        assert_eq!(scrub("a@b rtsp://h/x@y", ""), "a@b rtsp://h/x@y");
+    }
 
     #[test]
     fn redacts_credentials() {
