@@ -288,7 +288,8 @@ impl Stream {
                 self.ingest_counters.clone(),
             ) {
                 Ok(mut ingest) => {
-                    let end = self.supervise(&ingest, stop, &mut attempt);
+                    let compute_alive = || !audio.is_finished() && !video.is_finished();
+                    let end = self.supervise(&ingest, stop, &mut attempt, &compute_alive);
                     let t = Instant::now();
                     ingest.stop();
                     tracing::debug!(stream = %spec.name, ms = t.elapsed().as_millis() as u64, "source stopped");
@@ -299,6 +300,11 @@ impl Stream {
             let failed = matches!(end, SessionEnd::Failed(_));
             let failure = match end {
                 SessionEnd::Stopped => None,
+                SessionEnd::ComputeEnded => {
+                    tracing::error!(stream = %spec.name, "a processing stage ended while its source ran; the stream ends");
+                    report.error = Some("a processing stage ended early".to_string());
+                    break;
+                }
                 SessionEnd::Eos => {
                     tracing::info!(stream = %spec.name, "source ended");
                     Some(format!(
@@ -368,7 +374,13 @@ impl Stream {
     }
 
     /// Watch one source session: its bus events, stalls, the duration limit and stop requests.
-    fn supervise(&self, ingest: &Ingest, stop: &AtomicBool, attempt: &mut u32) -> SessionEnd {
+    fn supervise(
+        &self,
+        ingest: &Ingest,
+        stop: &AtomicBool,
+        attempt: &mut u32,
+        compute_alive: &dyn Fn() -> bool,
+    ) -> SessionEnd {
         let spec = &self.spec;
         let c = &self.ingest_counters;
         let progress =
@@ -383,6 +395,9 @@ impl Stream {
                 Ok(IngestEvent::Error(e)) => return SessionEnd::Failed(e),
                 Ok(IngestEvent::Eos) => return SessionEnd::Eos,
                 Ok(IngestEvent::Degraded(_)) | Err(_) => {}
+            }
+            if !compute_alive() {
+                return SessionEnd::ComputeEnded;
             }
             if self.counters.duration_ns.load(Ordering::Relaxed) == 0
                 && let Some(d) = ingest.duration_ns()
@@ -451,6 +466,9 @@ enum SessionEnd {
     Stopped,
     Eos,
     Failed(String),
+    /// The audio or video thread ended while the source still ran (a model call failed, a
+    /// panic): a reconnect cannot revive it, so the stream ends with that thread's error.
+    ComputeEnded,
 }
 
 /// A process-wide monotonic clock in ns (for measuring how long a source was away).
