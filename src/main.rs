@@ -19,9 +19,10 @@ pub const EX_CONFIG: u8 = 78;
     about = "Real-time audio-visual speech separation daemon"
 )]
 struct Cli {
-    /// Log format: human on a terminal, JSON lines for journald/collectors.
-    #[arg(long, global = true, value_enum, default_value = "auto")]
-    log_format: LogFormatArg,
+    /// Log format: human on a terminal, JSON lines for journald/collectors [default: the
+    /// config's daemon.log_format under `run --config`, else auto].
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,7 +48,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    let configured = match &cli.command {
+        Command::Run(args) => args.configured_log_format(),
+        _ => None,
+    };
+    logging::init(cli.log_format.or(configured).unwrap_or(LogFormatArg::Auto));
     let result = match cli.command {
         Command::Run(args) => cli::run::main(args),
         Command::Separate(args) => cli::separate::main(args),

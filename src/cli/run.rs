@@ -3,7 +3,8 @@
 use super::common;
 use super::fleet::{Fleet, Registry};
 use anyhow::Result;
-use avsepd::config::{AudioCodec, Config};
+use avsepd::config::{AudioCodec, Config, LogFormat};
+use avsepd::control::logging::LogFormatArg;
 use avsepd::control::notify::{self, Notifier};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,19 @@ pub struct RunArgs {
     /// Speaker audio codec.
     #[arg(long, value_parser = ["opus", "l16"])]
     codec: Option<String>,
+}
+
+impl RunArgs {
+    /// `daemon.log_format` of the config file, for setting up logging before anything else runs;
+    /// None without a file or when it does not load (`main` reports that error itself).
+    pub fn configured_log_format(&self) -> Option<LogFormatArg> {
+        let cfg = Config::load(self.config.as_ref()?).ok()?;
+        Some(match cfg.daemon.log_format {
+            LogFormat::Auto => LogFormatArg::Auto,
+            LogFormat::Human => LogFormatArg::Human,
+            LogFormat::Json => LogFormatArg::Json,
+        })
+    }
 }
 
 /// Config from the file or the shortcut, with the flags applied on top, validated.
@@ -77,6 +91,16 @@ pub fn effective_config(args: &RunArgs) -> Result<Config> {
 pub fn main(args: RunArgs) -> Result<ExitCode> {
     let cfg = effective_config(&args)?;
     avsepd::media::init()?;
+    if cfg.vision.enabled {
+        // The face detector needs ONNX Runtime: load it once, from daemon.onnxruntime_library
+        // when set, before any stream starts (later loads reuse this one).
+        let configured = cfg.daemon.onnxruntime_library.as_deref();
+        let lib = avsepd::model::runtime::init(configured).map_err(|e| match configured {
+            Some(p) => e.context(format!("daemon.onnxruntime_library = `{}`", p.display())),
+            None => e,
+        })?;
+        tracing::info!(library = %lib.display(), "ONNX Runtime loaded");
+    }
     let stop = avsepd::control::signals::watch()?;
     let reload = avsepd::control::signals::watch_reload()?;
     let registry: Registry = Default::default();
