@@ -444,3 +444,54 @@ fn run_url_with_a_bad_scheme_exits_78_naming_the_field() {
     assert!(o.stderr.contains("streams.cam.url"), "{}", o.dump());
     assert!(o.stderr.contains("ftp"), "{}", o.dump());
 }
+
+#[test]
+fn bad_durations_and_ports_are_refused_naming_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = repo().join("demo/demo.mp4");
+    for d in ["inf", "1e20", "-1", "0", "soon"] {
+        let out = out_dir(tmp.path());
+        let flag = format!("--duration={d}");
+        let o = separate(clip.as_os_str(), &out, &["--bypass", &flag]);
+        assert_eq!(o.code, 2, "{flag}: {}", o.dump());
+        assert!(o.stderr.contains("--duration"), "{}", o.dump());
+        let o = avsepd_run(&["bench", &flag]);
+        assert_eq!(o.code, 2, "bench --duration {d}: {}", o.dump());
+        assert!(o.stderr.contains("--duration"), "{}", o.dump());
+    }
+    // The overlay goes to the port + 100: a port that leaves no room for it is refused.
+    let o = avsepd_run(&["bench", "--rtp-port", "65500"]);
+    assert_eq!(o.code, 2, "{}", o.dump());
+    assert!(o.stderr.contains("--rtp-port"), "{}", o.dump());
+}
+
+#[test]
+fn run_names_a_configured_onnxruntime_library_that_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-libonnxruntime.so");
+    let config = tmp.path().join("ort.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nonnxruntime_library = \"{}\"\n\n[streams.door]\nurl = \"rtsp://127.0.0.1:9/x\"\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let o = avsepd_run(&[
+        OsStr::new("run"),
+        OsStr::new("--config"),
+        config.as_os_str(),
+    ]);
+    assert_ne!(o.code, 0, "{}", o.dump());
+    assert!(
+        o.stderr.contains("daemon.onnxruntime_library"),
+        "{}",
+        o.dump()
+    );
+    assert!(
+        o.stderr.contains(&missing.display().to_string()),
+        "{}",
+        o.dump()
+    );
+}

@@ -17,10 +17,10 @@ pub struct BenchArgs {
     #[arg(long)]
     input: Option<String>,
     /// Seconds of input to run.
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-    /// First RTP port of the (loopback) outputs.
-    #[arg(long, default_value_t = 5700)]
+    #[arg(long, default_value = "10", value_parser = super::common::seconds_arg)]
+    duration: Duration,
+    /// First RTP port of the (loopback) outputs (the overlay goes to this + 100).
+    #[arg(long, default_value_t = 5700, value_parser = clap::value_parser!(u16).range(1..=65435))]
     rtp_port: u16,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -64,7 +64,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
         }),
         record_dir: None,
         stall_timeout: super::common::STALL_TIMEOUT,
-        max_duration: Some(Duration::from_secs_f64(args.duration.max(0.5))),
+        max_duration: Some(args.duration.max(Duration::from_millis(500))),
         vision: (!args.no_faces).then(avsepd::vision::VisionConfig::default),
         reconnect: None,
     };

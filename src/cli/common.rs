@@ -23,6 +23,19 @@ use std::time::Duration;
 /// Default no-data timeout after which a stream is declared stalled.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `--duration`: a positive, finite number of seconds that fits a `Duration` (clap reports a
+/// bad one, naming the flag, instead of a panic deep inside).
+pub fn seconds_arg(s: &str) -> std::result::Result<Duration, String> {
+    let d: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(d.is_finite() && d > 0.0) {
+        return Err(format!("must be a positive number of seconds, got {s}"));
+    }
+    Duration::try_from_secs_f64(d).map_err(|_| format!("{s} seconds is too long"))
+}
+
 /// The spec of a configured stream with live RTP outputs.
 pub fn live_spec(cfg: &Config, name: &str, sc: &StreamConfig) -> Result<StreamSpec> {
     let uri = avsepd::media::uri::to_uri(&sc.url)?;

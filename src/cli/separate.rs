@@ -22,8 +22,8 @@ pub struct SeparateArgs {
     #[arg(long)]
     bypass: bool,
     /// Stop after this many seconds of input.
-    #[arg(long)]
-    duration: Option<f64>,
+    #[arg(long, value_parser = super::common::seconds_arg)]
+    duration: Option<Duration>,
     /// RTSP transport.
     #[arg(long, value_parser = ["auto", "tcp", "udp"], default_value = "auto")]
     transport: String,
@@ -65,13 +65,7 @@ pub fn main(args: SeparateArgs) -> Result<ExitCode> {
     } else {
         ingest.backpressure = Backpressure::Wait;
     }
-    let max_duration = match args.duration {
-        Some(d) if !(d.is_finite() && d > 0.0) => {
-            bail!("--duration must be a positive number of seconds, got {d}")
-        }
-        Some(d) => Some(Duration::from_secs_f64(d)),
-        None => None,
-    };
+    let max_duration = args.duration;
     // The limit is applied where buffers leave the pipeline: a file decodes far ahead of the
     // compute threads, so stopping on the stream's position would still process whatever is
     // queued (the whole clip, for a short one). Each branch ends exactly at the limit, and the
