@@ -495,3 +495,18 @@ fn run_names_a_configured_onnxruntime_library_that_is_missing() {
         o.dump()
     );
 }
+
+#[test]
+fn separate_fails_cleanly_when_the_recording_cannot_be_written() {
+    // The overlay's file is /dev/full: every write fails with ENOSPC, as on a full disk. The run
+    // must end with that error, not wait forever for the recording to make room.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = out_dir(tmp.path());
+    std::fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::symlink("/dev/full", out.join("overlay.mp4")).unwrap();
+    let clip = repo().join("demo/demo.mp4");
+    let o = separate(clip.as_os_str(), &out, &["--bypass"]);
+    assert_ne!(o.code, 0, "{}", o.dump());
+    assert!(o.stderr.contains("overlay"), "{}", o.dump());
+    assert!(o.stderr.contains("No space left"), "{}", o.dump());
+}

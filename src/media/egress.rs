@@ -25,7 +25,13 @@ pub struct AppSrcPipeline {
     pipeline: gst::Pipeline,
     src: gst_app::AppSrc,
     what: String,
+    /// A recording: `push` waits for room (see [`Self::wait_for_room`]).
+    waits: bool,
 }
+
+/// How long a recording may make no room at all before `push` gives up: far beyond any encoder
+/// on a loaded machine, short enough that a wedged pipeline ends the run instead of hanging it.
+const RECORDING_STALL: Duration = Duration::from_secs(30);
 
 impl AppSrcPipeline {
     /// `live`: a real-time output (never blocks the caller; old data is dropped when the encoder
@@ -51,16 +57,17 @@ impl AppSrcPipeline {
         });
         src.set_max_bytes(0);
         src.set_max_buffers(0);
+        // Never appsrc's own blocking: a push blocked there waits on a condition that an error
+        // downstream (disk full) never signals, and the caller hangs for good.
+        src.set_block(false);
         if live {
-            src.set_block(false);
             src.set_property_from_str("leaky-type", "downstream");
-        } else {
-            src.set_block(true);
         }
         Ok(AppSrcPipeline {
             pipeline,
             src,
             what: what.to_string(),
+            waits: !live,
         })
     }
 
@@ -78,9 +85,40 @@ impl AppSrcPipeline {
     }
 
     pub fn push(&self, buffer: gst::Buffer) -> Result<()> {
+        if self.waits {
+            self.wait_for_room()?;
+        }
         self.src
             .push_buffer(buffer)
             .map_err(|e| anyhow!("{}: {e:?}: {}", self.what, self.bus_error()))?;
+        Ok(())
+    }
+
+    /// A recording's back-pressure: wait in short slices while the queue is full, and fail on an
+    /// error on the bus or when nothing drains for [`RECORDING_STALL`].
+    fn wait_for_room(&self) -> Result<()> {
+        let max = self.src.max_time();
+        let level = || self.src.current_level_time();
+        let mut last = (level(), std::time::Instant::now());
+        while max > gst::ClockTime::ZERO && level() >= max {
+            if let Some(bus) = self.pipeline.bus()
+                && let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
+                && let gst::MessageView::Error(e) = msg.view()
+            {
+                return Err(anyhow!("{}: {}", self.what, e.error()));
+            }
+            let now = level();
+            if now != last.0 {
+                last = (now, std::time::Instant::now());
+            } else if last.1.elapsed() > RECORDING_STALL {
+                return Err(anyhow!(
+                    "{}: nothing encoded for {} s (pipeline stalled)",
+                    self.what,
+                    RECORDING_STALL.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         Ok(())
     }
 
