@@ -124,3 +124,22 @@ fn rtsp_in_rtp_out_bypass_matches_source() {
     // The daemon's own accounting agrees: nothing dropped.
     assert!(stderr.contains("\"audio_dropped_buffers\":0"), "{stderr}");
 }
+
+/// A server dropped right after it started stops: its quit must not be lost when it comes before
+/// the server's thread has entered its main loop (a join that waited forever).
+#[test]
+fn rtsp_server_dropped_at_once_stops() {
+    init();
+    let clip = repo().join("demo/demo.mp4");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..30 {
+            drop(RtspFileServer::start(&clip, "x", ServedAudio::L16, 0).unwrap());
+        }
+        let _ = tx.send(());
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+        "30 servers started and dropped at once did not all stop within 60 s"
+    );
+}

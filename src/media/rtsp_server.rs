@@ -143,8 +143,14 @@ impl RtspFileServer {
     pub fn stop(&mut self) {
         self.release_clients();
         self.disconnect_clients();
-        self.main_loop.quit();
         if let Some(t) = self.thread.take() {
+            // Quit until the thread has ended: a quit that comes before the thread has entered
+            // `run` is undone by it (run marks the loop running), and one join would then wait
+            // forever (a server started and dropped at once).
+            while !t.is_finished() {
+                self.main_loop.quit();
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             let _ = t.join();
         }
     }
