@@ -674,8 +674,10 @@ fn watch_bus(
             continue;
         };
         match msg.view() {
+            // try_send: once the session is over nobody drains this channel, and `stop` joins
+            // this thread; a full channel already holds an end for the supervisor.
             MessageView::Eos(_) => {
-                let _ = events.send(IngestEvent::Eos);
+                let _ = events.try_send(IngestEvent::Eos);
             }
             MessageView::Error(err) => {
                 let from = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
@@ -690,7 +692,7 @@ fn watch_bus(
                 // An error ends the stream: disconnect the channels so consumers finish.
                 take(&slots.0);
                 take(&slots.1);
-                let _ = events.send(IngestEvent::Error(text));
+                let _ = events.try_send(IngestEvent::Error(text));
             }
             MessageView::Warning(w) => {
                 let text = crate::media::uri::scrub(&w.error().to_string(), &uri);
