@@ -46,7 +46,12 @@ if [ ! -f "$ORT_LIB" ]; then
     echo "setup: $CACHE/wheels/$ORT_WHEEL does not match its pinned sha256; delete it and retry" >&2
     exit 1
   }
-  unzip -q -o -j "$CACHE/wheels/$ORT_WHEEL" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$CACHE/onnxruntime/lib"
+  # Unpacked beside it and renamed into place: an interrupted unzip leaves no truncated library
+  # that the check above would take for a finished one.
+  extract=$(mktemp -d "$CACHE/onnxruntime/.extract.XXXXXX")
+  unzip -q -o -j "$CACHE/wheels/$ORT_WHEEL" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$extract"
+  mv -f "$extract/libonnxruntime.so.$ORT_VERSION" "$ORT_LIB"
+  rmdir "$extract"
   say "ONNX Runtime library at $ORT_LIB"
 fi
 

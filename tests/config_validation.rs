@@ -229,7 +229,7 @@ fn cases() -> Vec<Case> {
             "separation mode model is reserved",
             format!("[separation]\nmode = \"model\"\n{DOOR}"),
             &["separation.mode"],
-            "separation.mode: `model` needs a separator model; none is shipped yet",
+            "separation.mode: `model` is not wired into the stream yet (models/separator.onnx is trained and scored offline, models/MODELS.md): use `bypass`",
         ),
         case(
             "detect_every 0",

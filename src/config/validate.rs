@@ -188,7 +188,9 @@ fn check_separation(config: &Config, c: &mut Collector<'_>) {
     if separation.mode == SeparationMode::Model {
         c.push(
             "separation.mode",
-            "`model` needs a separator model; none is shipped yet".to_owned(),
+            "`model` is not wired into the stream yet (models/separator.onnx is trained and scored \
+                 offline, models/MODELS.md): use `bypass`"
+                .to_owned(),
         );
     }
     c.range(

@@ -42,6 +42,11 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     }
     let tmp = path.with_extension("sdp.tmp");
     std::fs::write(&tmp, text).with_context(|| format!("writing `{}`", tmp.display()))?;
+    // Readable by everyone whatever the umask (the unit's is 0077): players run as other users,
+    // and an SDP holds no secret (host and ports only).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("writing `{}`", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing `{}`", path.display()))?;
     Ok(())
 }
