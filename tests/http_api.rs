@@ -576,6 +576,10 @@ fn idle_streams_list_outputs_and_sdp() {
         "avsepd_dsp_real_time_factor",
         "avsepd_audio_in_samples_total",
         "avsepd_latency_p99_seconds",
+        "avsepd_audio_dropped_buffers_total",
+        "avsepd_video_dropped_frames_total",
+        "avsepd_audio_out_dropped_buffers_total",
+        "avsepd_video_out_dropped_frames_total",
     ] {
         assert!(m.contains_key(family), "no {family} in\n{}", r.body);
     }

@@ -84,14 +84,19 @@ impl AppSrcPipeline {
         Ok(())
     }
 
-    pub fn push(&self, buffer: gst::Buffer) -> Result<()> {
-        if self.waits {
+    /// Queue `buffer`. Returns true when a live output's queue was full, so that appsrc drops
+    /// its oldest buffer to take this one (the caller counts it: appsrc 1.22 does not).
+    pub fn push(&self, buffer: gst::Buffer) -> Result<bool> {
+        let full = if self.waits {
             self.wait_for_room()?;
-        }
+            false
+        } else {
+            self.src.current_level_time() >= self.src.max_time()
+        };
         self.src
             .push_buffer(buffer)
             .map_err(|e| anyhow!("{}: {e:?}: {}", self.what, self.bus_error()))?;
-        Ok(())
+        Ok(full)
     }
 
     /// A recording's back-pressure: wait in short slices while the queue is full, and fail on an
@@ -256,8 +261,9 @@ impl AudioRtpOutput {
         })
     }
 
-    /// Send `samples` whose first sample has running time `pts_ns`.
-    pub fn push(&mut self, pts_ns: u64, samples: &[f32]) -> Result<()> {
+    /// Send `samples` whose first sample has running time `pts_ns`; true when an older buffer
+    /// was dropped for it (the encoder is more than a second behind).
+    pub fn push(&mut self, pts_ns: u64, samples: &[f32]) -> Result<bool> {
         let buffer = f32_buffer(pts_ns, samples)?;
         self.samples_out += samples.len() as u64;
         self.inner.push(buffer)
@@ -352,8 +358,9 @@ impl OverlayRtpOutput {
         Ok(OverlayRtpOutput { inner })
     }
 
-    /// Send one RGB frame (the buffer is shared, not copied) with running time `pts_ns`.
-    pub fn push(&self, pts_ns: u64, frame: &gst::Buffer) -> Result<()> {
+    /// Send one RGB frame (the buffer is shared, not copied) with running time `pts_ns`; true
+    /// when an older frame was dropped for it (the encoder is more than a second behind).
+    pub fn push(&self, pts_ns: u64, frame: &gst::Buffer) -> Result<bool> {
         self.inner.push(retimed(frame, pts_ns)?)
     }
 
@@ -405,8 +412,10 @@ impl OverlayMp4Recorder {
     pub fn push(&mut self, pts_ns: u64, frame: &gst::Buffer) -> Result<()> {
         let first = *self.first_pts.get_or_insert(pts_ns);
         self.frames += 1;
+        // A recording waits for room: nothing is ever dropped.
         self.inner
             .push(retimed(frame, pts_ns.saturating_sub(first))?)
+            .map(|_| ())
     }
 
     pub fn frames(&self) -> u64 {

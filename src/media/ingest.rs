@@ -517,8 +517,12 @@ fn link_audio(
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
-                // Untimed audio cannot be aligned: skipped.
+                // Untimed audio cannot be aligned: dropped and counted like a full channel's.
                 let Some((buffer, pts_ns)) = pull_timed(sink, offset)? else {
+                    counters
+                        .audio_dropped_buffers
+                        .fetch_add(1, Ordering::Relaxed);
+                    gap.store(true, Ordering::Relaxed);
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 // The first buffer of a session starts a new stretch of the timeline.
@@ -588,6 +592,9 @@ fn link_video(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let Some((buffer, pts_ns)) = pull_timed(sink, offset)? else {
+                    counters
+                        .video_dropped_frames
+                        .fetch_add(1, Ordering::Relaxed);
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 if cut.end_ns(pts_ns).is_some_and(|end| pts_ns >= end) {

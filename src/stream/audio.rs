@@ -254,8 +254,12 @@ impl AudioThread {
         let pts = self.aligner.pts_of(first + start as u64 - delay);
         for (k, sinks) in self.sinks.iter_mut().enumerate() {
             let samples = &self.out[k][start..end];
-            if let Some(rtp) = &mut sinks.rtp {
-                rtp.push(pts, samples)?;
+            if let Some(rtp) = &mut sinks.rtp
+                && rtp.push(pts, samples)?
+            {
+                self.counters
+                    .audio_out_dropped_buffers
+                    .fetch_add(1, Ordering::Relaxed);
             }
             if let Some(wav) = &mut sinks.wav {
                 wav.write(samples)?;

@@ -78,6 +78,10 @@ pub struct FaceFrame {
 pub struct StreamCounters {
     pub audio_in_samples: AtomicU64,
     pub audio_out_samples: AtomicU64,
+    /// Output buffers the live RTP outputs dropped because their encoder was more than a second
+    /// behind (oldest first), counted at the push that made appsrc drop one.
+    pub audio_out_dropped_buffers: AtomicU64,
+    pub video_out_dropped_frames: AtomicU64,
     pub audio_gap_samples: AtomicU64,
     pub audio_overlap_samples: AtomicU64,
     pub discontinuities: AtomicU64,

@@ -143,8 +143,12 @@ impl VideoThread {
             Some(self.draw_faces(frame)?)
         };
         let out = drawn.as_ref().unwrap_or(&frame.buffer);
-        if let Some(r) = &self.rtp {
-            r.push(frame.pts_ns, out)?;
+        if let Some(r) = &self.rtp
+            && r.push(frame.pts_ns, out)?
+        {
+            self.counters
+                .video_out_dropped_frames
+                .fetch_add(1, Ordering::Relaxed);
         }
         if let Some(m) = &mut self.mp4 {
             m.push(frame.pts_ns, out)?;

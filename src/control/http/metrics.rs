@@ -23,7 +23,7 @@ fn count(a: &AtomicU64) -> f64 {
 }
 
 /// Families with one sample per stream: name, type, help, value.
-const SIMPLE: [(&str, &str, &str, Getter); 18] = [
+const SIMPLE: [(&str, &str, &str, Getter); 20] = [
     (
         "avsepd_stream_up",
         "gauge",
@@ -113,6 +113,18 @@ const SIMPLE: [(&str, &str, &str, Getter); 18] = [
         "counter",
         "face tracks started",
         |s| count(&s.counters.tracks_started),
+    ),
+    (
+        "avsepd_audio_out_dropped_buffers_total",
+        "counter",
+        "speaker audio buffers the RTP outputs dropped (encoder more than 1 s behind)",
+        |s| count(&s.counters.audio_out_dropped_buffers),
+    ),
+    (
+        "avsepd_video_out_dropped_frames_total",
+        "counter",
+        "overlay frames the RTP output dropped (encoder more than 1 s behind)",
+        |s| count(&s.counters.video_out_dropped_frames),
     ),
     (
         "avsepd_face_frames_dropped_total",
