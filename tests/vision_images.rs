@@ -85,3 +85,36 @@ fn detection_buffers_do_not_grow() {
     }
     assert_eq!(out.capacity(), 64);
 }
+
+#[test]
+fn a_face_the_latest_detection_missed_is_not_offered() {
+    // Detector every 2nd frame: the astronaut at 0 and 40 ms, then a blank frame at 80 ms (the
+    // run misses the face) and 120 ms. The track coasts (still reported) but its crop, taken at
+    // an extrapolated place, must not be offered to the separator until the face is seen again.
+    let Some(p) = common::shared_data("faces/astronaut.png") else {
+        return;
+    };
+    avsepd::model::runtime::init(None).expect("ONNX Runtime");
+    let img = load_rgb(&p).unwrap();
+    let blank = vec![0u8; img.data.len()];
+    let cfg = avsepd::vision::VisionConfig {
+        every: 2,
+        ..Default::default()
+    };
+    let mut pipeline = avsepd::vision::FacePipeline::new(cfg).unwrap();
+    let mut out = Vec::new();
+    let mut offered = Vec::new();
+    for (k, face) in [true, true, false, false, true].into_iter().enumerate() {
+        let view = if face {
+            img.view()
+        } else {
+            RgbView::packed(&blank, img.width, img.height)
+        };
+        pipeline
+            .process(k as u64 * 40_000_000, &view, true, &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 1, "frame {k}: the track is reported: {out:?}");
+        offered.push(out[0].offered);
+    }
+    assert_eq!(offered, [true, true, false, false, true]);
+}

@@ -38,6 +38,8 @@ pub struct FacePipeline {
     detector: CenterFace,
     tracker: Tracker,
     frame: u64,
+    /// pts of the latest detector run: a track last seen there is offered until the next run.
+    last_detect_pts: Option<u64>,
     dets: Vec<Detection>,
 }
 
@@ -50,6 +52,7 @@ impl FacePipeline {
             detector,
             tracker,
             frame: 0,
+            last_detect_pts: None,
             dets: Vec::new(),
         })
     }
@@ -72,6 +75,7 @@ impl FacePipeline {
             self.detector
                 .detect(img, self.cfg.detect_long_side, &mut self.dets)?;
             self.tracker.update(pts, &self.dets);
+            self.last_detect_pts = Some(pts);
         }
         self.frame += 1;
         for t in self.tracker.tracks() {
@@ -79,7 +83,7 @@ impl FacePipeline {
                 continue;
             }
             let (bbox, landmarks) = t.predict(pts);
-            let seen_now = t.last_seen_ns == pts;
+            let seen_at_last_run = Some(t.last_seen_ns) == self.last_detect_pts;
             let big_enough = bbox[2] - bbox[0] >= self.tracker.cfg.min_face_px;
             let mut mouth_crop = Vec::new();
             if with_crops {
@@ -93,17 +97,13 @@ impl FacePipeline {
                 landmarks,
                 score: t.score,
                 mouth_crop,
-                // Between detections a fresh track is predicted, which is fine; a track that missed
-                // its last detection is held back until it is seen again.
-                offered: big_enough
-                    && (seen_now || t.last_seen_ns + self.detect_interval_ns() >= pts),
+                // Between detections a track found by the latest run is predicted, which is fine;
+                // one that the latest run missed is held back (still drawn, coasting) until it is
+                // seen again. Relative to the run, not to a frame count, so frames the video
+                // thread skips under load change nothing.
+                offered: big_enough && seen_at_last_run,
             });
         }
         Ok(())
-    }
-
-    /// Time between two detector runs at 25 fps, plus one frame of slack.
-    fn detect_interval_ns(&self) -> u64 {
-        (self.cfg.every.max(1) as u64 + 1) * 40_000_000
     }
 }
