@@ -11,8 +11,9 @@ following the usual SI-SDR paper form with zero-mean inputs; call with zero-mean
   (not BSSEval's SDR, which allows a 512-tap filter).
 * SDRi(y, s, x) = SDR(y, s) - SDR(x, s).
 * Face->voice assignment accuracy: for each face slot with a talking ground-truth voice, the
-  estimate is "assigned correctly" when its SI-SDR is highest against that face's own source
-  among all sources in the scene; accuracy = correct / evaluated slots.
+  estimate is "assigned correctly" when its SI-SDR (as defined above, without mean removal) is
+  highest against that face's own source among all sources in the scene; accuracy = correct /
+  evaluated slots.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Speech sources: espeak-ng utterances for TRAINING, real recordings for validation/test ONLY.
 
 Training speech is text-to-speech from espeak-ng voice variants reading random word sequences
-(word list: /usr/share/dict/words when Debian's `wamerican` is installed, else the small built-in
-vocabulary below). Real recorded voices (alsa-utils, codec2-examples, ../shared/data/speech) are
+(the built-in vocabulary below, always: a system word list would make the same config synthesize
+other scenes on a machine that has one installed). Real recorded voices (alsa-utils, codec2-examples, ../shared/data/speech) are
 never used for training: `real_voices(split)` hands out disjoint sets for "val" and "test".
 """
 
@@ -23,7 +23,6 @@ from .common import ordered_map, resample_fft
 SR = 16_000
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_SPEECH = SHARED / "data" / "speech"
-WORDS_FILE = Path("/usr/share/dict/words")
 
 BUILTIN_WORDS = """
 the a one two three four five six seven eight nine ten red green blue yellow black white morning
@@ -64,11 +63,10 @@ VARIANTS_BY_SPLIT = {
 
 
 def word_list() -> list[str]:
-    if WORDS_FILE.is_file():
-        words = [w.strip() for w in WORDS_FILE.read_text(errors="ignore").splitlines()]
-        words = [w for w in words if w.isalpha() and w.islower() and 2 <= len(w) <= 10]
-        if len(words) > 1000:
-            return words
+    # Fixed, whatever the machine has installed: every split (and so every figure in
+    # models/MODELS.md) was synthesized from this list, and `make eval` re-synthesizes the test
+    # splits where they are missing. (An earlier version used /usr/share/dict/words when present;
+    # no machine that made the committed figures had it.)
     return list(BUILTIN_WORDS)
 
 
@@ -258,8 +256,8 @@ def _load_real(path: Path) -> np.ndarray:
 
 
 def real_voices(split: str) -> list[tuple[str, list[np.ndarray]]]:
-    """[(speaker id, [utterance segments at 16 kHz, unit RMS])] for "val_real" or "test_real"; missing
-    packages/files are skipped (the caller reports what it found)."""
+    """[(speaker id, [utterance segments at 16 kHz, unit RMS])] for "val_real" or "test_real". A
+    missing recording is an error naming it: a split built without it would be other scenes."""
     if split not in REAL_VOICES:
         raise ValueError(f"real voices exist only for val/test, not {split!r}")
     out = []
@@ -267,7 +265,9 @@ def real_voices(split: str) -> list[tuple[str, list[np.ndarray]]]:
         segs = []
         for p in paths:
             if not p.is_file():
-                continue
+                raise FileNotFoundError(
+                    f"{split}: recording {p} of speaker {spk} is missing (install the Debian packages of "
+                    "scripts/apt-packages.txt; ../shared/data/speech for the shared clips)")
             y = trim_and_fade(_load_real(p))
             # cut long recordings into <= 4 s pieces so one scene does not hold a whole file
             step = 4 * SR
