@@ -35,31 +35,29 @@ pub fn redact(uri: &str) -> String {
     crate::config::redact_url(uri)
 }
 
-/// GStreamer's own text about a source (an error's debug string) with the source's URI, and the
-/// user:password of any other URL in it (a redirect target), redacted: element messages quote
-/// locations verbatim, and this text reaches the journal, `/readyz` and the event stream.
+/// GStreamer's own text about a source (an error's debug string) with the source's URI and
+/// every other URL in it (a redirect target) redacted by [`redact`]: element messages quote
+/// locations verbatim, and this text reaches the journal, `/readyz` and the event stream. A URL
+/// runs to the next whitespace, quote or angle bracket (a password may hold `;`, `,` or `)`).
 pub fn scrub(text: &str, uri: &str) -> String {
     let text = if uri.is_empty() {
         text.to_owned()
     } else {
         text.replace(uri, &redact(uri))
     };
+    let is_scheme = |c: char| c.is_ascii_alphanumeric() || "+-.".contains(c);
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
     while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let token_end = tail
-            .find(|c: char| c.is_whitespace() || "\"'<>,;()[]`".contains(c))
-            .unwrap_or(tail.len());
-        let authority_end = tail[..token_end].find(['/', '?', '#']).unwrap_or(token_end);
-        match tail[..authority_end].rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                rest = &tail[at..];
-            }
-            None => rest = tail,
-        }
+        let start = rest[..i].rfind(|c: char| !is_scheme(c)).map_or(0, |j| {
+            j + rest[j..].chars().next().map_or(1, char::len_utf8)
+        });
+        let end = rest[i..]
+            .find(|c: char| c.is_whitespace() || "\"'<>`".contains(c))
+            .map_or(rest.len(), |j| i + j);
+        out.push_str(&rest[..start]);
+        out.push_str(&redact(&rest[start..end]));
+        rest = &rest[end..];
     }
     out.push_str(rest);
     out
@@ -83,7 +81,16 @@ mod tests {
         assert!(s.contains("http://***@other/x (secondary)"), "{s}");
         assert_eq!(scrub("no url here", uri), "no url here");
         assert_eq!(scrub("see rtsp://h/x", ""), "see rtsp://h/x");
-        assert_eq!(scrub("a@b rtsp://h/x@y", ""), "a@b rtsp://h/x@y");
+        assert_eq!(scrub("a@b: rtsp://h/x.", ""), "a@b: rtsp://h/x.");
+        // Sub-delimiters in a password, a token in another URL's query.
+        let s = scrub(
+            "Redirect to: http://u:p;w,)x@other/x, then 'https://h/y?token=t0k'",
+            "",
+        );
+        assert!(!s.contains("p;w") && !s.contains("t0k"), "{s}");
+        assert!(s.contains("http://***@other/x,"), "{s}");
+        // Non-ASCII before a URL does not split a character.
+        assert_eq!(scrub("é:rtsp://h/x", ""), "é:rtsp://h/x");
     }
 
     #[test]
