@@ -372,8 +372,17 @@ impl Stream {
         report.latency = self.latency.stats();
         report.dsp_busy_s = c.dsp_busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
         report.wall_s = started.elapsed().as_secs_f64();
-        audio_result.context("audio stage")?;
-        video_result.context("video stage")?;
+        let audio_result = audio_result.context("audio stage");
+        let video_result = video_result.context("video stage");
+        if let Some(e) = audio_result.as_ref().err().or(video_result.as_ref().err()) {
+            // The cause where the API and the log show it now, not only in the report that the
+            // daemon collects at the next reload or at exit.
+            let text = format!("{e:#}");
+            tracing::error!(stream = %spec.name, "{text}");
+            self.set_state(StreamState::Stopped, Some(text));
+        }
+        audio_result?;
+        video_result?;
         Ok(report)
     }
 
