@@ -408,14 +408,14 @@ impl OverlayMp4Recorder {
         })
     }
 
-    /// Frames are stamped from the first frame's pts so the file starts at 0.
-    pub fn push(&mut self, pts_ns: u64, frame: &gst::Buffer) -> Result<()> {
+    /// Frames are stamped from the first frame's pts so the file starts at 0. True when an older
+    /// frame was dropped for this one: only a recording made beside live outputs (`demo`) is
+    /// leaky; `separate`'s waits for room.
+    pub fn push(&mut self, pts_ns: u64, frame: &gst::Buffer) -> Result<bool> {
         let first = *self.first_pts.get_or_insert(pts_ns);
         self.frames += 1;
-        // A recording waits for room: nothing is ever dropped.
         self.inner
             .push(retimed(frame, pts_ns.saturating_sub(first))?)
-            .map(|_| ())
     }
 
     pub fn frames(&self) -> u64 {

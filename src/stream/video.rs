@@ -150,8 +150,12 @@ impl VideoThread {
                 .video_out_dropped_frames
                 .fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(m) = &mut self.mp4 {
-            m.push(frame.pts_ns, out)?;
+        if let Some(m) = &mut self.mp4
+            && m.push(frame.pts_ns, out)?
+        {
+            self.counters
+                .video_out_dropped_frames
+                .fetch_add(1, Ordering::Relaxed);
         }
         if let Some((timeline, _)) = &mut self.timeline {
             timeline.frames.push(TimelineFrame {
