@@ -169,7 +169,10 @@ fn sighup_changes_only_what_changed() {
         streams(api)
     );
 
-    // A config that validates but cannot start (c's input file is gone) changes nothing.
+    // A config that validates but cannot start (c's input file is gone) changes nothing: no
+    // stream is stopped for it.
+    let stops = |log: &str| log.matches("reload: stopping").count();
+    let stops_before = stops(&log.lock().unwrap());
     let gone = dir.path().join("gone.mp4");
     std::fs::write(
         &path,
@@ -197,7 +200,17 @@ fn sighup_changes_only_what_changed() {
         daemon.try_wait().unwrap().is_none(),
         "an unstartable reload ended the daemon"
     );
-    assert!(running(&["a", "c"]), "{:?}", streams(api));
+    assert_eq!(
+        stops(&log.lock().unwrap()),
+        stops_before,
+        "an unstartable reload stopped streams"
+    );
+    // (The served clip may end and reconnect meanwhile: wait, do not sample once.)
+    assert!(
+        wait_until(Duration::from_secs(30), || running(&["a", "c"])),
+        "{:?}",
+        streams(api)
+    );
 
     let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(200)); // the drain thread reads the last lines

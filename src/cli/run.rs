@@ -91,16 +91,7 @@ pub fn effective_config(args: &RunArgs) -> Result<Config> {
 pub fn main(args: RunArgs) -> Result<ExitCode> {
     let cfg = effective_config(&args)?;
     avsepd::media::init()?;
-    if cfg.vision.enabled {
-        // The face detector needs ONNX Runtime: load it once, from daemon.onnxruntime_library
-        // when set, before any stream starts (later loads reuse this one).
-        let configured = cfg.daemon.onnxruntime_library.as_deref();
-        let lib = avsepd::model::runtime::init(configured).map_err(|e| match configured {
-            Some(p) => e.context(format!("daemon.onnxruntime_library = `{}`", p.display())),
-            None => e,
-        })?;
-        tracing::info!(library = %lib.display(), "ONNX Runtime loaded");
-    }
+    load_onnx_runtime(&cfg)?;
     let stop = avsepd::control::signals::watch()?;
     let reload = avsepd::control::signals::watch_reload()?;
     let registry: Registry = Default::default();
@@ -189,6 +180,33 @@ fn supervise(
     }
 }
 
+/// Load ONNX Runtime (once per process) where the config needs it or names it: the face detector
+/// needs it, and later loads (`runtime::environment(None)`) reuse this one, so the configured
+/// path must be the first one tried. A library already loaded from elsewhere stays: a changed
+/// path takes effect at the next start, which is logged.
+fn load_onnx_runtime(cfg: &Config) -> Result<()> {
+    let configured = cfg.daemon.onnxruntime_library.as_deref();
+    if !cfg.vision.enabled && configured.is_none() {
+        return Ok(());
+    }
+    let lib = avsepd::model::runtime::init(configured).map_err(|e| match configured {
+        Some(p) => e.context(format!("daemon.onnxruntime_library = `{}`", p.display())),
+        None => e,
+    })?;
+    if let Some(p) = configured
+        && p != lib
+    {
+        tracing::warn!(
+            loaded = %lib.display(),
+            configured = %p.display(),
+            "daemon.onnxruntime_library changed: the loaded library stays until a restart"
+        );
+    } else {
+        tracing::info!(library = %lib.display(), "ONNX Runtime");
+    }
+    Ok(())
+}
+
 /// Re-read the config and apply it; a config that does not validate changes nothing.
 fn apply_reload(args: &RunArgs, fleet: &mut Fleet) {
     if args.config.is_none() {
@@ -196,7 +214,7 @@ fn apply_reload(args: &RunArgs, fleet: &mut Fleet) {
         return;
     }
     match effective_config(args) {
-        Ok(cfg) => match fleet.reload(&cfg) {
+        Ok(cfg) => match load_onnx_runtime(&cfg).and_then(|()| fleet.reload(&cfg)) {
             Ok(()) => tracing::info!(streams = fleet.streams().len(), "reload: applied"),
             Err(e) => tracing::error!("reload: {e:#}"),
         },
