@@ -60,6 +60,26 @@ fn config(api: SocketAddr, sdp: &std::path::Path, streams: &[(&str, &str, u16)])
     text
 }
 
+/// Replace the config file with `text` and send SIGHUP.
+fn reload(daemon: &Daemon, path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGHUP) };
+}
+
+/// How many times the daemon's log holds `what` so far.
+fn logged(log: &std::sync::Mutex<String>, what: &str) -> usize {
+    log.lock().unwrap().matches(what).count()
+}
+
+/// The daemon is still running `after` the event (`what`) that must not end it.
+fn assert_alive(daemon: &mut Daemon, after: Duration, what: &str) {
+    std::thread::sleep(after);
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "{what} ended the daemon"
+    );
+}
+
 #[test]
 fn sighup_changes_only_what_changed() {
     init();
@@ -105,16 +125,14 @@ fn sighup_changes_only_what_changed() {
 
     // Reload: b removed, c added (on b's old camera URL's replacement), a untouched.
     let cam_c = RtspFileServer::start(&clip, "c", ServedAudio::L16, 0).unwrap();
-    std::fs::write(
-        &path,
+    let a_and = |c_url: &str| {
         config(
             api,
             dir.path(),
-            &[("a", &cam_a.url(), base), ("c", &cam_c.url(), base + 200)],
-        ),
-    )
-    .unwrap();
-    unsafe { libc::kill(daemon.id() as i32, libc::SIGHUP) };
+            &[("a", &cam_a.url(), base), ("c", c_url, base + 200)],
+        )
+    };
+    reload(&daemon, &path, &a_and(&cam_c.url()));
     assert!(
         wait_until(Duration::from_secs(30), || running(&["a", "c"])),
         "after reload: {:?}",
@@ -129,39 +147,27 @@ fn sighup_changes_only_what_changed() {
     );
 
     // An invalid config is ignored: the daemon keeps running with the old one.
-    std::fs::write(&path, "[streams.a]\nurl = 7\n").unwrap();
-    unsafe { libc::kill(daemon.id() as i32, libc::SIGHUP) };
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(
-        daemon.try_wait().unwrap().is_none(),
-        "an invalid reload ended the daemon"
-    );
+    reload(&daemon, &path, "[streams.a]\nurl = 7\n");
+    assert_alive(&mut daemon, Duration::from_secs(1), "an invalid reload");
     assert!(running(&["a", "c"]), "{:?}", streams(api));
 
     // A shared section changes: every stream restarts. The ends of the threads they replace
     // must not be taken for the new streams' ends (the daemon ends when all its streams have).
-    let good = config(
-        api,
-        dir.path(),
-        &[("a", &cam_a.url(), base), ("c", &cam_c.url(), base + 200)],
-    );
-    let restarted = good.replace("stall_timeout_ms = 1500", "stall_timeout_ms = 2000");
-    assert_ne!(restarted, good);
-    std::fs::write(&path, &restarted).unwrap();
-    unsafe { libc::kill(daemon.id() as i32, libc::SIGHUP) };
+    let slower_stall = |text: String| {
+        let changed = text.replace("stall_timeout_ms = 1500", "stall_timeout_ms = 2000");
+        assert_ne!(changed, text);
+        changed
+    };
+    reload(&daemon, &path, &slower_stall(a_and(&cam_c.url())));
     assert!(
-        wait_until(Duration::from_secs(30), || log
-            .lock()
-            .unwrap()
-            .matches("reload: applied")
-            .count()
+        wait_until(Duration::from_secs(30), || logged(&log, "reload: applied")
             >= 2),
         "second reload not applied"
     );
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        daemon.try_wait().unwrap().is_none(),
-        "restarting every stream ended the daemon"
+    assert_alive(
+        &mut daemon,
+        Duration::from_secs(3),
+        "restarting every stream",
     );
     assert!(
         wait_until(Duration::from_secs(30), || running(&["a", "c"])),
@@ -171,37 +177,19 @@ fn sighup_changes_only_what_changed() {
 
     // A config that validates but cannot start (c's input file is gone) changes nothing: no
     // stream is stopped for it.
-    let stops = |log: &str| log.matches("reload: stopping").count();
-    let stops_before = stops(&log.lock().unwrap());
+    let stops_before = logged(&log, "reload: stopping");
     let gone = dir.path().join("gone.mp4");
-    std::fs::write(
-        &path,
-        config(
-            api,
-            dir.path(),
-            &[
-                ("a", &cam_a.url(), base),
-                ("c", gone.to_str().unwrap(), base + 200),
-            ],
-        )
-        .replace("stall_timeout_ms = 1500", "stall_timeout_ms = 2000"),
-    )
-    .unwrap();
-    unsafe { libc::kill(daemon.id() as i32, libc::SIGHUP) };
+    reload(&daemon, &path, &slower_stall(a_and(gone.to_str().unwrap())));
     assert!(
-        wait_until(Duration::from_secs(15), || log
-            .lock()
-            .unwrap()
-            .contains("keeping the running config")),
+        wait_until(Duration::from_secs(15), || logged(
+            &log,
+            "keeping the running config"
+        ) > 0),
         "the unstartable reload was not refused"
     );
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        daemon.try_wait().unwrap().is_none(),
-        "an unstartable reload ended the daemon"
-    );
+    assert_alive(&mut daemon, Duration::from_secs(2), "an unstartable reload");
     assert_eq!(
-        stops(&log.lock().unwrap()),
+        logged(&log, "reload: stopping"),
         stops_before,
         "an unstartable reload stopped streams"
     );
