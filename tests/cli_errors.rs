@@ -40,6 +40,17 @@ impl Outcome {
         )
     }
 
+    /// Stderr must name every one of `names` (a file, a field, a flag).
+    fn assert_names(&self, names: &[&str]) {
+        for name in names {
+            assert!(
+                self.stderr.contains(name),
+                "`{name}` not named:\n{}",
+                self.dump()
+            );
+        }
+    }
+
     /// The final `avsepd: error: ...` lines (what a user reads), not the log records.
     fn error_lines(&self) -> Vec<&str> {
         self.stderr
@@ -240,11 +251,7 @@ fn check_config_names_a_missing_file() {
     let missing = tmp.path().join("missing.toml");
     let o = avsepd_run(&[OsStr::new("check-config"), missing.as_os_str()]);
     assert_eq!(o.code, EX_CONFIG, "{}", o.dump());
-    assert!(
-        o.stderr.contains(&missing.display().to_string()),
-        "{}",
-        o.dump()
-    );
+    o.assert_names(&[&missing.display().to_string()]);
 }
 
 #[test]
@@ -254,13 +261,7 @@ fn run_with_a_bad_config_exits_78_naming_the_fields() {
     std::fs::write(&bad, BAD_TOML).unwrap();
     let o = avsepd_run(&[OsStr::new("run"), OsStr::new("--config"), bad.as_os_str()]);
     assert_eq!(o.code, EX_CONFIG, "{}", o.dump());
-    for field in BAD_FIELDS {
-        assert!(
-            o.stderr.contains(field),
-            "`{field}` not named:\n{}",
-            o.dump()
-        );
-    }
+    o.assert_names(&BAD_FIELDS);
 }
 
 // 2.-4. inputs that cannot be read
@@ -441,8 +442,7 @@ fn separate_without_bypass_says_the_model_is_not_wired_in() {
 fn run_url_with_a_bad_scheme_exits_78_naming_the_field() {
     let o = avsepd_run(&["run", "--url", "ftp://x"]);
     assert_eq!(o.code, EX_CONFIG, "{}", o.dump());
-    assert!(o.stderr.contains("streams.cam.url"), "{}", o.dump());
-    assert!(o.stderr.contains("ftp"), "{}", o.dump());
+    o.assert_names(&["streams.cam.url", "ftp"]);
 }
 
 #[test]
@@ -454,15 +454,15 @@ fn bad_durations_and_ports_are_refused_naming_the_flag() {
         let flag = format!("--duration={d}");
         let o = separate(clip.as_os_str(), &out, &["--bypass", &flag]);
         assert_eq!(o.code, 2, "{flag}: {}", o.dump());
-        assert!(o.stderr.contains("--duration"), "{}", o.dump());
+        o.assert_names(&["--duration"]);
         let o = avsepd_run(&["bench", &flag]);
         assert_eq!(o.code, 2, "bench --duration {d}: {}", o.dump());
-        assert!(o.stderr.contains("--duration"), "{}", o.dump());
+        o.assert_names(&["--duration"]);
     }
     // The overlay goes to the port + 100: a port that leaves no room for it is refused.
     let o = avsepd_run(&["bench", "--rtp-port", "65500"]);
     assert_eq!(o.code, 2, "{}", o.dump());
-    assert!(o.stderr.contains("--rtp-port"), "{}", o.dump());
+    o.assert_names(&["--rtp-port"]);
 }
 
 #[test]
@@ -484,16 +484,7 @@ fn run_names_a_configured_onnxruntime_library_that_is_missing() {
         config.as_os_str(),
     ]);
     assert_ne!(o.code, 0, "{}", o.dump());
-    assert!(
-        o.stderr.contains("daemon.onnxruntime_library"),
-        "{}",
-        o.dump()
-    );
-    assert!(
-        o.stderr.contains(&missing.display().to_string()),
-        "{}",
-        o.dump()
-    );
+    o.assert_names(&["daemon.onnxruntime_library", &missing.display().to_string()]);
 }
 
 #[test]
@@ -507,6 +498,5 @@ fn separate_fails_cleanly_when_the_recording_cannot_be_written() {
     let clip = repo().join("demo/demo.mp4");
     let o = separate(clip.as_os_str(), &out, &["--bypass"]);
     assert_ne!(o.code, 0, "{}", o.dump());
-    assert!(o.stderr.contains("overlay"), "{}", o.dump());
-    assert!(o.stderr.contains("No space left"), "{}", o.dump());
+    o.assert_names(&["overlay", "No space left"]);
 }
