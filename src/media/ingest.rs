@@ -510,19 +510,20 @@ fn link_audio(
     let policy = opts.backpressure;
     let offset = opts.pts_offset_ns;
     let first_seen = AtomicBool::new(false);
-    // Set when a buffer was dropped on a full channel: the next one that gets through starts a
-    // new stretch, so the aligner fills the hole by its pts instead of closing it up.
+    // Set when a buffer was dropped: the next one that gets through starts a new stretch, so the
+    // aligner fills the hole by its pts instead of closing it up.
     let gap = AtomicBool::new(false);
     let eos_slot = slot.clone();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
+                let drops = Drops {
+                    count: &counters.audio_dropped_buffers,
+                    gap: Some(&gap),
+                };
                 // Untimed audio cannot be aligned: dropped and counted like a full channel's.
                 let Some((buffer, pts_ns)) = pull_timed(sink, offset)? else {
-                    counters
-                        .audio_dropped_buffers
-                        .fetch_add(1, Ordering::Relaxed);
-                    gap.store(true, Ordering::Relaxed);
+                    drops.record();
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 // The first buffer of a session starts a new stretch of the timeline.
@@ -550,13 +551,7 @@ fn link_audio(
                 let n = chunk.len() as u64;
                 counters.audio_buffers.fetch_add(1, Ordering::Relaxed);
                 counters.audio_samples.fetch_add(n, Ordering::Relaxed);
-                let flow = forward(
-                    &slot,
-                    chunk,
-                    policy,
-                    (&counters.audio_dropped_buffers, Some(&gap)),
-                    &stopping,
-                );
+                let flow = forward(&slot, chunk, policy, drops, &stopping);
                 if last {
                     take(&slot);
                     return flow.and(Err(gst::FlowError::Eos));
@@ -591,10 +586,12 @@ fn link_video(
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
+                let drops = Drops {
+                    count: &counters.video_dropped_frames,
+                    gap: None,
+                };
                 let Some((buffer, pts_ns)) = pull_timed(sink, offset)? else {
-                    counters
-                        .video_dropped_frames
-                        .fetch_add(1, Ordering::Relaxed);
+                    drops.record();
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 if cut.end_ns(pts_ns).is_some_and(|end| pts_ns >= end) {
@@ -609,13 +606,7 @@ fn link_video(
                     height,
                     buffer,
                 };
-                forward(
-                    &slot,
-                    frame,
-                    policy,
-                    (&counters.video_dropped_frames, None),
-                    &stopping,
-                )
+                forward(&slot, frame, policy, drops, &stopping)
             })
             .eos(move |_| take(&eos_slot))
             .build(),
@@ -623,13 +614,30 @@ fn link_video(
     link_branch(pipeline, pad, &bin)
 }
 
-/// Hand a buffer to the compute side without ever blocking a live streaming thread. A buffer
-/// dropped on a full channel is counted in `dropped.0` and flagged in `dropped.1`.
+/// Where a branch records a buffer it drops: counted, and for audio flagged so that the next
+/// buffer through is taken as a discontinuity.
+#[derive(Clone, Copy)]
+struct Drops<'a> {
+    count: &'a AtomicU64,
+    gap: Option<&'a AtomicBool>,
+}
+
+impl Drops<'_> {
+    fn record(self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Some(gap) = self.gap {
+            gap.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Hand a buffer to the compute side without ever blocking a live streaming thread; one that
+/// finds the channel full is dropped and recorded in `drops`.
 fn forward<T>(
     slot: &SenderSlot<T>,
     item: T,
     policy: Backpressure,
-    dropped: (&AtomicU64, Option<&AtomicBool>),
+    drops: Drops<'_>,
     stopping: &AtomicBool,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
     // Clone the sender out of the lock so a waiting send never holds it (EOS and stop take it).
@@ -641,10 +649,7 @@ fn forward<T>(
         Backpressure::DropAndCount => match sender.try_send(item) {
             Ok(()) => Ok(gst::FlowSuccess::Ok),
             Err(TrySendError::Full(_)) => {
-                dropped.0.fetch_add(1, Ordering::Relaxed);
-                if let Some(gap) = dropped.1 {
-                    gap.store(true, Ordering::Relaxed);
-                }
+                drops.record();
                 Ok(gst::FlowSuccess::Ok)
             }
             Err(TrySendError::Disconnected(_)) => Err(gst::FlowError::Eos),
