@@ -48,18 +48,25 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let configured = match &cli.command {
-        Command::Run(args) => args.configured_log_format(),
+    // `run` reads its config once, before logging starts: the file's daemon.log_format applies
+    // when --log-format is not given.
+    let run_config = match &cli.command {
+        Command::Run(args) => Some(cli::run::effective_config(args)),
         _ => None,
     };
-    logging::init(cli.log_format.or(configured).unwrap_or(LogFormatArg::Auto));
-    let result = match cli.command {
-        Command::Run(args) => cli::run::main(args),
-        Command::Separate(args) => cli::separate::main(args),
-        Command::Bench(args) => cli::bench::main(args),
-        Command::Demo(args) => cli::demo::main(args),
-        Command::Faces(args) => cli::faces::main(args),
-        Command::CheckConfig { file } => cli::check_config::main(&file),
+    let configured = run_config
+        .as_ref()
+        .and_then(|c| c.as_ref().ok())
+        .map(|c| LogFormatArg::from(c.daemon.log_format));
+    logging::init(cli.log_format.or(configured).unwrap_or_default());
+    let result = match (cli.command, run_config) {
+        (Command::Run(args), Some(cfg)) => cfg.and_then(|cfg| cli::run::main(args, cfg)),
+        (Command::Run(_), None) => unreachable!("the run config is read above"),
+        (Command::Separate(args), _) => cli::separate::main(args),
+        (Command::Bench(args), _) => cli::bench::main(args),
+        (Command::Demo(args), _) => cli::demo::main(args),
+        (Command::Faces(args), _) => cli::faces::main(args),
+        (Command::CheckConfig { file }, _) => cli::check_config::main(&file),
     };
     match result {
         Ok(code) => code,

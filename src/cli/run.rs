@@ -3,8 +3,7 @@
 use super::common;
 use super::fleet::{Fleet, Registry};
 use anyhow::Result;
-use avsepd::config::{AudioCodec, Config, LogFormat};
-use avsepd::control::logging::LogFormatArg;
+use avsepd::config::{AudioCodec, Config};
 use avsepd::control::notify::{self, Notifier};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,19 +41,6 @@ pub struct RunArgs {
     codec: Option<String>,
 }
 
-impl RunArgs {
-    /// `daemon.log_format` of the config file, for setting up logging before anything else runs;
-    /// None without a file or when it does not load (`main` reports that error itself).
-    pub fn configured_log_format(&self) -> Option<LogFormatArg> {
-        let cfg = Config::load(self.config.as_ref()?).ok()?;
-        Some(match cfg.daemon.log_format {
-            LogFormat::Auto => LogFormatArg::Auto,
-            LogFormat::Human => LogFormatArg::Human,
-            LogFormat::Json => LogFormatArg::Json,
-        })
-    }
-}
-
 /// Config from the file or the shortcut, with the flags applied on top, validated.
 pub fn effective_config(args: &RunArgs) -> Result<Config> {
     let mut cfg = match (&args.config, &args.url) {
@@ -88,8 +74,9 @@ pub fn effective_config(args: &RunArgs) -> Result<Config> {
     Ok(cfg)
 }
 
-pub fn main(args: RunArgs) -> Result<ExitCode> {
-    let cfg = effective_config(&args)?;
+/// `cfg`: [`effective_config`] of `args`, which `main` reads before logging starts (the file's
+/// `daemon.log_format` applies when `--log-format` is not given).
+pub fn main(args: RunArgs, cfg: Config) -> Result<ExitCode> {
     avsepd::media::init()?;
     load_onnx_runtime(&cfg)?;
     let stop = avsepd::control::signals::watch()?;

@@ -2,12 +2,25 @@
 
 use std::io::IsTerminal;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormatArg {
     /// Human on a terminal, JSON otherwise.
+    #[default]
     Auto,
     Human,
     Json,
+}
+
+/// The config file's `daemon.log_format`, which applies when `--log-format` is not given.
+impl From<crate::config::LogFormat> for LogFormatArg {
+    fn from(f: crate::config::LogFormat) -> Self {
+        use crate::config::LogFormat;
+        match f {
+            LogFormat::Auto => LogFormatArg::Auto,
+            LogFormat::Human => LogFormatArg::Human,
+            LogFormat::Json => LogFormatArg::Json,
+        }
+    }
 }
 
 /// Install the global subscriber. `RUST_LOG` overrides the default level (info).
