@@ -1,9 +1,9 @@
 """Speech sources: espeak-ng utterances for TRAINING, real recordings for validation/test ONLY.
 
 Training speech is text-to-speech from espeak-ng voice variants reading random word sequences
-(the built-in vocabulary below, always: a system word list would make the same config synthesize
-other scenes on a machine that has one installed). Real recorded voices (alsa-utils, codec2-examples, ../shared/data/speech) are
-never used for training: `real_voices(split)` hands out disjoint sets for "val" and "test".
+(always the built-in vocabulary below, see `word_list`). Real recorded voices (alsa-utils,
+codec2-examples, ../shared/data/speech) are never used for training: `real_voices(split)` hands
+out disjoint sets for "val" and "test".
 """
 
 from __future__ import annotations
@@ -63,10 +63,9 @@ VARIANTS_BY_SPLIT = {
 
 
 def word_list() -> list[str]:
-    # Fixed, whatever the machine has installed: every split (and so every figure in
-    # models/MODELS.md) was synthesized from this list, and `make eval` re-synthesizes the test
-    # splits where they are missing. (An earlier version used /usr/share/dict/words when present;
-    # no machine that made the committed figures had it.)
+    # Fixed, whatever the machine has installed: every committed figure comes from scenes made
+    # with this list, and `make eval` re-synthesizes missing test splits (an earlier version took
+    # /usr/share/dict/words when present; no machine that made the figures had it).
     return list(BUILTIN_WORDS)
 
 
