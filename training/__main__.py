@@ -1,4 +1,4 @@
-"""`python -m training synth|train|soup|export|evaluate|oracle|diagnose|report|bench --config training/configs/<name>.toml`."""
+"""`python -m training synth|train|soup|export|evaluate|oracle|diagnose|fit|report|bench --config training/configs/<name>.toml`."""
 
 from __future__ import annotations
 
@@ -94,6 +94,18 @@ def cmd_diagnose(cfg: dict, args) -> int:
     return 0
 
 
+def cmd_fit(cfg: dict, args) -> int:
+    from .fit_check import fit_check
+    from .onnx_run import ModelError
+
+    try:
+        print(json.dumps(fit_check(cfg, model=args.model, shards=args.shards), indent=1))
+    except (ModelError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_report(cfg: dict, args) -> int:
     from .report import report
 
@@ -110,7 +122,7 @@ def cmd_bench(cfg: dict, args) -> int:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
-    p.add_argument("command", choices=["synth", "train", "soup", "export", "evaluate", "oracle", "diagnose", "report", "bench"])
+    p.add_argument("command", choices=["synth", "train", "soup", "export", "evaluate", "oracle", "diagnose", "fit", "report", "bench"])
     p.add_argument("--config", default="training/configs/cpu.toml")
     p.add_argument("--splits", help="synth: comma-separated subset of the config's splits (default: all of synth.scenes)")
     p.add_argument("--replace", action="store_true",
@@ -119,7 +131,9 @@ def main(argv=None) -> int:
                    help="synth: processes (the data is the same whatever the number)")
     p.add_argument("--split", default="val", help="evaluate/oracle/diagnose: val, test (held-out TTS voices), val_real or test_real (real voices)")
     p.add_argument("--model", default="models/separator.onnx",
-                   help="evaluate/bench: the exported ONNX model (default: the shipped one)")
+                   help="evaluate/fit/bench: the exported ONNX model (default: the shipped one)")
+    p.add_argument("--shards", type=int, default=1,
+                   help="fit: shards of each split to score (250 scenes each)")
     p.add_argument("--camera", choices=["shift", "geometry"],
                    help="evaluate: the faces through other cameras (shift: training/camera_shift.py) or their "
                         "crops placed off by a detector's error (geometry: training/crop_geometry.py); for "
@@ -140,7 +154,7 @@ def main(argv=None) -> int:
         cfg["model"]["kind"] = args.kind
         cfg["run_name"] = f"{cfg['name']}-{args.kind}"
     return {"synth": cmd_synth, "train": cmd_train, "soup": cmd_soup, "export": cmd_export, "evaluate": cmd_evaluate,
-            "oracle": cmd_oracle, "diagnose": cmd_diagnose, "report": cmd_report, "bench": cmd_bench}[args.command](cfg, args)
+            "oracle": cmd_oracle, "diagnose": cmd_diagnose, "fit": cmd_fit, "report": cmd_report, "bench": cmd_bench}[args.command](cfg, args)
 
 
 if __name__ == "__main__":

@@ -131,6 +131,19 @@ def test_oracle_masks_bound_the_task(scenes):
     assert o["IRM"] >= o["gain/frame"] + 3.0 and o["gain/frame"] >= o["gain/chunk"] - 0.5
 
 
+def test_fit_rows_set_the_model_under_its_ceiling(scenes):
+    """`python -m training fit`'s row for one set of scenes: the model's 2-talker figure (the one
+    `evaluate` gives) below the ideal ratio mask of the same scenes, and both plausible."""
+    from training.fit_check import fit_rows
+
+    data = {k: np.stack([sc[k] for sc in scenes]) for k in scenes[0]}
+    row = fit_rows({"av": OnnxSeparator(SEPARATOR)}, data)
+    print(row)
+    assert row["scenes"] == N_SCENES
+    assert MIN_SI_SDRI_2SPK <= row["av"]["2spk"] < row["irm_2spk"]
+    assert row["irm_2spk"] >= 8.0
+
+
 def test_the_face_selects_the_voice(scenes):
     """The same mixture with the OTHER talker's mouth must give a worse estimate of this face's
     voice: the model follows the face it is given, not just the louder voice."""
