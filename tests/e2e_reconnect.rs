@@ -192,3 +192,82 @@ fn camera_returns_with_another_format() {
     let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
     assert!(status.success(), "{status}\n{}", log.lock().unwrap());
 }
+
+/// Write a 2 s clip (320x240 H.264 + a 440 Hz Opus tone at 16 kHz, Matroska) with GStreamer.
+fn write_short_clip(path: &std::path::Path) {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    let desc = format!(
+        "videotestsrc num-buffers=50 ! video/x-raw,width=320,height=240,framerate=25/1 ! videoconvert \
+         ! x264enc tune=zerolatency ! h264parse ! mux. \
+         audiotestsrc wave=sine freq=440 samplesperbuffer=320 num-buffers=100 \
+         ! audio/x-raw,rate=16000,channels=1 ! audioconvert ! opusenc ! mux. \
+         matroskamux name=mux ! filesink location={}",
+        path.display()
+    );
+    let pipeline = gst::parse::launch(&desc).expect("clip pipeline");
+    pipeline.set_state(gst::State::Playing).expect("play");
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the clip is written within 60 s");
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// A source that comes back within a second (a 2 s file that ends and is restarted after 300 ms):
+/// the time it was away is not filled with silence made after the fact (it would reach a live
+/// receiver a whole gap late and burst through the outputs' 1 s queues), the timeline is
+/// re-anchored instead, and every session's audio still goes out.
+#[test]
+fn short_outages_are_not_back_filled() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("short.mkv");
+    write_short_clip(&clip);
+    let api = free_tcp_addr();
+    let base = free_udp_ports(102);
+    let config = dir.path().join("avsepd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nlisten = \"{api}\"\n\n[egress]\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\noverlay = false\n\n\
+             [vision]\nenabled = false\n\n\
+             [reconnect]\ninitial_backoff_ms = 300\nmax_backoff_ms = 300\njitter_percent = 0\n\n\
+             [streams.clip]\nurl = \"{url}\"\nbase_port = {base}\n",
+            sdp = dir.path().display(),
+            url = clip.display(),
+        ),
+    )
+    .unwrap();
+    let (mut daemon, log) = spawn_daemon(&config);
+    let get = |series: &str| {
+        let m = http_get(api, "/metrics").map(|r| r.1).unwrap_or_default();
+        metric(&m, &format!("{series}{{stream=\"clip\"}}"))
+    };
+    // Three returns of the source (each session 2 s, then 300 ms away).
+    let back = wait_until(Duration::from_secs(90), || {
+        get("avsepd_recoveries_total") >= 3.0
+    });
+    let (gap, audio_in, audio_out) = (
+        get("avsepd_audio_gap_samples_total"),
+        get("avsepd_audio_in_samples_total"),
+        get("avsepd_audio_out_samples_total"),
+    );
+    eprintln!("gap {gap} samples, in {audio_in}, out {audio_out}");
+    let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
+    let stderr = log.lock().unwrap().clone();
+    assert!(back, "the source did not come back 3 times\n{stderr}");
+    assert!(status.success(), "{status}\n{stderr}");
+    // Four sessions of 2 s went in and out.
+    assert!(audio_in >= 3.0 * 32_000.0, "{audio_in} samples in");
+    assert!(
+        audio_out >= audio_in - 16_000.0,
+        "{audio_out} out of {audio_in}"
+    );
+    // Each outage lasted >= 300 ms (4800 samples): filling them would insert >= 14 400 samples.
+    assert!(gap < 1_600.0, "{gap} samples of silence were inserted");
+}

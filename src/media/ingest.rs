@@ -89,6 +89,8 @@ pub struct AudioChunk {
     pub arrival: Instant,
     /// The buffer follows a discontinuity (lost packets, a seek): its pts is to be believed.
     pub discont: bool,
+    /// The first buffer of this source session (after a reconnect: the source was away).
+    pub session_start: bool,
     buffer: gst::MappedBuffer<gst::buffer::Readable>,
 }
 
@@ -527,8 +529,9 @@ fn link_audio(
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 // The first buffer of a session starts a new stretch of the timeline.
+                let session_start = !first_seen.swap(true, Ordering::Relaxed);
                 let discont = buffer.flags().contains(gst::BufferFlags::DISCONT)
-                    | !first_seen.swap(true, Ordering::Relaxed)
+                    | session_start
                     | gap.swap(false, Ordering::Relaxed);
                 // The duration limit: drop what lies past it, trim the buffer that straddles it.
                 let (buffer, last) = match cut.end_ns(pts_ns) {
@@ -546,6 +549,7 @@ fn link_audio(
                     pts_ns,
                     arrival: Instant::now(),
                     discont,
+                    session_start,
                     buffer,
                 };
                 let n = chunk.len() as u64;

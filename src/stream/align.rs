@@ -36,7 +36,7 @@ pub enum Placement {
     Resync,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PtsAligner {
     /// pts of timeline sample 0.
     t0: Option<u64>,
@@ -90,8 +90,31 @@ impl PtsAligner {
         }
     }
 
+    /// Where the first buffer of a new source session goes (a reconnect). The time the source
+    /// was away is not filled: silence made now for a stretch that is already past would reach a
+    /// live receiver a whole gap late (its jitter buffer discards it) and burst through the
+    /// outputs' 1 s queues, whose drops would then read as an encoder falling behind. The
+    /// timeline is re-anchored at the new pts instead, so output timestamps jump by the gap, as
+    /// after a camera pause. Within jitter, or overlapping, it is placed like any flagged buffer.
+    pub fn place_session_start(&mut self, pts_ns: u64, len: usize) -> Placement {
+        if let Some(t0) = self.t0 {
+            let expected = t0 + self.placed * NS_PER_SAMPLE;
+            if pts_ns > expected + TOLERANCE_NS {
+                self.deviating_since = None;
+                self.t0 = Some(pts_ns.saturating_sub(self.placed * NS_PER_SAMPLE));
+                return Placement::Resync;
+            }
+        }
+        self.place(pts_ns, len, true)
+    }
+
     pub fn advance(&mut self, samples: u64) {
         self.placed += samples;
+    }
+
+    /// pts of the next sample to be placed.
+    pub fn next_pts(&self) -> u64 {
+        self.pts_of(self.placed)
     }
 
     /// pts of timeline sample `index`.
@@ -168,5 +191,35 @@ mod tests {
         feed(&mut a, 10, |i| i as u64 * 20 * MS, false);
         assert_eq!(a.place(150 * MS, 320, true), Placement::Skip(320));
         assert_eq!(a.place(60_000 * MS, 320, true), Placement::Resync);
+    }
+
+    #[test]
+    fn a_new_session_after_a_short_outage_is_re_anchored_not_filled() {
+        let mut a = PtsAligner::new();
+        feed(&mut a, 10, |i| i as u64 * 20 * MS, false);
+        // The source was away 1.2 s: a lost-packet gap this long would be filled (below
+        // MAX_FILL_NS), a reconnect's is not.
+        assert_eq!(
+            a.clone().place(1400 * MS, 320, true),
+            Placement::FillThenAccept(19200)
+        );
+        assert_eq!(a.place_session_start(1400 * MS, 320), Placement::Resync);
+        a.advance(320);
+        assert_eq!(
+            a.next_pts(),
+            1420 * MS,
+            "the timeline continues at the new pts"
+        );
+        assert_eq!(a.place(1420 * MS, 320, false), Placement::Skip(0));
+    }
+
+    #[test]
+    fn a_new_session_within_jitter_or_overlapping_is_placed_as_flagged() {
+        let mut a = PtsAligner::new();
+        assert_eq!(a.place_session_start(5 * MS, 320), Placement::Skip(0));
+        a.advance(320);
+        feed(&mut a, 9, |i| (i as u64 + 1) * 20 * MS + 5 * MS, false);
+        assert_eq!(a.place_session_start(230 * MS, 320), Placement::Skip(0));
+        assert_eq!(a.place_session_start(150 * MS, 320), Placement::Skip(320));
     }
 }

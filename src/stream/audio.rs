@@ -141,7 +141,6 @@ impl AudioThread {
 
     /// Place a buffer on the sample timeline by its pts, then feed it hop by hop.
     fn on_chunk(&mut self, chunk: &AudioChunk) -> Result<()> {
-        self.latency.mark_input(chunk.pts_ns, chunk.arrival);
         let end = chunk.pts_ns + chunk.len() as u64 * NS_PER_SAMPLE;
         self.counters.last_pts_ns.fetch_max(end, Ordering::Relaxed);
         self.counters
@@ -149,10 +148,21 @@ impl AudioThread {
             .store(super::monotonic_ns(), Ordering::Relaxed);
         let samples = chunk.samples();
         let mut skip = 0usize;
-        match self
-            .aligner
-            .place(chunk.pts_ns, samples.len(), chunk.discont)
-        {
+        let placement = if chunk.session_start {
+            self.aligner
+                .place_session_start(chunk.pts_ns, samples.len())
+        } else {
+            self.aligner
+                .place(chunk.pts_ns, samples.len(), chunk.discont)
+        };
+        if let Placement::FillThenAccept(_) = placement {
+            // Inserted silence is made now: its latency counts from here, not from the arrival
+            // of the buffer before the gap (that would report the gap itself as latency).
+            self.latency
+                .mark_input(self.aligner.next_pts(), Instant::now());
+        }
+        self.latency.mark_input(chunk.pts_ns, chunk.arrival);
+        match placement {
             Placement::FillThenAccept(fill) => {
                 self.counters
                     .audio_gap_samples
@@ -167,6 +177,12 @@ impl AudioThread {
                 self.counters
                     .audio_overlap_samples
                     .fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Placement::Resync if chunk.session_start => {
+                tracing::debug!(stream = %self.name, "source back: timeline re-anchored past the time it was away");
+                self.counters
+                    .discontinuities
+                    .fetch_add(1, Ordering::Relaxed);
             }
             Placement::Resync => {
                 tracing::warn!(stream = %self.name, "audio discontinuity: timeline re-anchored");
