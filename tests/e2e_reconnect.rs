@@ -193,16 +193,18 @@ fn camera_returns_with_another_format() {
     assert!(status.success(), "{status}\n{}", log.lock().unwrap());
 }
 
-/// Write a 2 s clip (320x240 H.264 + a 440 Hz Opus tone at 16 kHz, Matroska) with GStreamer.
-fn write_short_clip(path: &std::path::Path) {
+/// Write a clip with GStreamer: `video_frames` of 160x120 H.264 at 25 fps and `audio_ms` of a
+/// 440 Hz Opus tone at 16 kHz, in Matroska (the audio may stop long before the video).
+fn write_clip(path: &std::path::Path, video_frames: u32, audio_ms: u32) {
     use gstreamer as gst;
     use gstreamer::prelude::*;
     let desc = format!(
-        "videotestsrc num-buffers=50 ! video/x-raw,width=320,height=240,framerate=25/1 ! videoconvert \
-         ! x264enc tune=zerolatency ! h264parse ! mux. \
-         audiotestsrc wave=sine freq=440 samplesperbuffer=320 num-buffers=100 \
+        "videotestsrc num-buffers={video_frames} ! video/x-raw,width=160,height=120,framerate=25/1 \
+         ! videoconvert ! x264enc tune=zerolatency ! h264parse ! mux. \
+         audiotestsrc wave=sine freq=440 samplesperbuffer=320 num-buffers={} \
          ! audio/x-raw,rate=16000,channels=1 ! audioconvert ! opusenc ! mux. \
          matroskamux name=mux ! filesink location={}",
+        audio_ms / 20,
         path.display()
     );
     let pipeline = gst::parse::launch(&desc).expect("clip pipeline");
@@ -218,6 +220,35 @@ fn write_short_clip(path: &std::path::Path) {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
+/// A daemon config for one local clip (`stream` named "clip"), L16 out, no overlay, no vision.
+fn clip_config(
+    dir: &std::path::Path,
+    clip: &std::path::Path,
+    reconnect: &str,
+) -> (std::path::PathBuf, SocketAddr) {
+    let api = free_tcp_addr();
+    let base = free_udp_ports(102);
+    let config = dir.join("avsepd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nlisten = \"{api}\"\n\n[egress]\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\noverlay = false\n\n\
+             [vision]\nenabled = false\n\n[reconnect]\n{reconnect}\n\n\
+             [streams.clip]\nurl = \"{url}\"\nbase_port = {base}\n",
+            sdp = dir.display(),
+            url = clip.display(),
+        ),
+    )
+    .unwrap();
+    (config, api)
+}
+
+/// One series of the "clip" stream from /metrics (NaN while the API does not answer).
+fn clip_metric(api: SocketAddr, series: &str) -> f64 {
+    let m = http_get(api, "/metrics").map(|r| r.1).unwrap_or_default();
+    metric(&m, &format!("{series}{{stream=\"clip\"}}"))
+}
+
 /// A source that comes back within a second (a 2 s file that ends and is restarted after 300 ms):
 /// the time it was away is not filled with silence made after the fact (it would reach a live
 /// receiver a whole gap late and burst through the outputs' 1 s queues), the timeline is
@@ -227,27 +258,14 @@ fn short_outages_are_not_back_filled() {
     init();
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("short.mkv");
-    write_short_clip(&clip);
-    let api = free_tcp_addr();
-    let base = free_udp_ports(102);
-    let config = dir.path().join("avsepd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[daemon]\nlisten = \"{api}\"\n\n[egress]\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\noverlay = false\n\n\
-             [vision]\nenabled = false\n\n\
-             [reconnect]\ninitial_backoff_ms = 300\nmax_backoff_ms = 300\njitter_percent = 0\n\n\
-             [streams.clip]\nurl = \"{url}\"\nbase_port = {base}\n",
-            sdp = dir.path().display(),
-            url = clip.display(),
-        ),
-    )
-    .unwrap();
+    write_clip(&clip, 50, 2000);
+    let (config, api) = clip_config(
+        dir.path(),
+        &clip,
+        "initial_backoff_ms = 300\nmax_backoff_ms = 300\njitter_percent = 0",
+    );
     let (mut daemon, log) = spawn_daemon(&config);
-    let get = |series: &str| {
-        let m = http_get(api, "/metrics").map(|r| r.1).unwrap_or_default();
-        metric(&m, &format!("{series}{{stream=\"clip\"}}"))
-    };
+    let get = |series: &str| clip_metric(api, series);
     // Three returns of the source (each session 2 s, then 300 ms away).
     let back = wait_until(Duration::from_secs(90), || {
         get("avsepd_recoveries_total") >= 3.0
@@ -270,4 +288,43 @@ fn short_outages_are_not_back_filled() {
     );
     // Each outage lasted >= 300 ms (4800 samples): filling them would insert >= 14 400 samples.
     assert!(gap < 1_600.0, "{gap} samples of silence were inserted");
+}
+
+/// A source whose audio stops while its video goes on (a camera whose audio encoder died: here a
+/// clip with 2 s of audio and 20 s of video) is restarted after the stall timeout, with an error
+/// that says which track is missing, instead of running on with silent speaker outputs.
+#[test]
+fn a_track_that_goes_quiet_restarts_the_source() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("mute-after-2s.mkv");
+    write_clip(&clip, 500, 2000);
+    let (config, api) = clip_config(
+        dir.path(),
+        &clip,
+        "stall_timeout_ms = 1500\ninitial_backoff_ms = 300\nmax_backoff_ms = 300\njitter_percent = 0",
+    );
+    let (mut daemon, log) = spawn_daemon(&config);
+    // The video runs to 20 s: a restart before 15 s can only be the quiet audio's.
+    let restarted = wait_until(Duration::from_secs(15), || {
+        clip_metric(api, "avsepd_recoveries_total") >= 1.0
+    });
+    // The restarted session's audio reaches the stream (the first had 32 000 samples).
+    let resumed = wait_until(Duration::from_secs(10), || {
+        clip_metric(api, "avsepd_audio_in_samples_total") >= 40_000.0
+    });
+    let audio_in = clip_metric(api, "avsepd_audio_in_samples_total");
+    let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
+    let stderr = log.lock().unwrap().clone();
+    eprintln!("audio in {audio_in} samples");
+    assert!(restarted, "not restarted within 15 s\n{stderr}");
+    assert!(
+        resumed,
+        "audio did not resume: {audio_in} samples\n{stderr}"
+    );
+    assert!(
+        stderr.contains("no audio for 1.5 s while its video flows"),
+        "{stderr}"
+    );
+    assert!(status.success(), "{status}\n{stderr}");
 }

@@ -318,6 +318,17 @@ impl Ingest {
         Ok(ingest)
     }
 
+    /// Whether the audio branch may still deliver: false once it saw its EOS (or the duration
+    /// limit), or when the source turned out to have no audio.
+    pub fn audio_open(&self) -> bool {
+        is_open(&self.audio_slot)
+    }
+
+    /// Like [`Self::audio_open`], for video.
+    pub fn video_open(&self) -> bool {
+        is_open(&self.video_slot)
+    }
+
     /// Stop the pipeline. Channels disconnect; buffers already queued stay readable.
     pub fn stop(&mut self) {
         if self.stopping.swap(true, Ordering::SeqCst) {
@@ -379,6 +390,10 @@ impl Drop for Ingest {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn is_open<T>(slot: &SenderSlot<T>) -> bool {
+    slot.lock().unwrap_or_else(|p| p.into_inner()).is_some()
 }
 
 fn take<T>(slot: &SenderSlot<T>) {

@@ -13,17 +13,21 @@
 pub mod align;
 mod audio;
 pub mod draw;
+pub mod liveness;
 pub mod outputs;
 mod shutdown;
 pub mod status;
 mod video;
 
 use crate::media::egress::RtpAudioCodec;
-use crate::media::ingest::{AUDIO_RATE, Ingest, IngestCounters, IngestEvent, IngestOptions};
+use crate::media::ingest::{
+    AUDIO_RATE, Backpressure, Ingest, IngestCounters, IngestEvent, IngestOptions,
+};
 use crate::media::latency::{LatencyStats, LatencyTracker};
 use crate::media::sdp;
 use anyhow::{Context, Result};
 use audio::AudioThread;
+use liveness::{TrackWatch, reached_end, stalled};
 use shutdown::Shutdown;
 pub use status::{ReconnectPolicy, StreamEvent, StreamState, StreamStatus};
 use status::{jitter_unit, unix_ms};
@@ -55,8 +59,9 @@ pub struct StreamSpec {
     pub rtp: Option<RtpOutputs>,
     /// Directory for `speaker-<k>.wav`, `overlay.mp4`, `timeline.json`.
     pub record_dir: Option<PathBuf>,
-    /// End the stream when no audio or video arrives for this long (before a session's first
-    /// data: at least `FIRST_DATA_TIMEOUT`).
+    /// End the session when no data arrives for this long (before its first data: at least
+    /// `liveness::FIRST_DATA_TIMEOUT`), or, for real-time sources, when one track stays quiet
+    /// this long while the other flows (`liveness::TrackWatch`).
     pub stall_timeout: Duration,
     /// Stop after this much input (`--duration`).
     pub max_duration: Option<Duration>,
@@ -386,6 +391,60 @@ impl Stream {
         Ok(report)
     }
 
+    /// A real-time source one of whose tracks went quiet while the other flows, as a session
+    /// end. Offline files (they wait for room) are exempt: a track may end early in a file. A
+    /// track counts only while its branch is open and the source is known to have it (it has
+    /// delivered, or the decoder listed it).
+    fn dead_track(
+        &self,
+        ingest: &Ingest,
+        audio: &TrackWatch,
+        video: &TrackWatch,
+        now: Instant,
+    ) -> Option<SessionEnd> {
+        if self.spec.ingest.backpressure == Backpressure::Wait {
+            return None;
+        }
+        let c = &self.ingest_counters;
+        let tracks = [
+            (audio, ingest.audio_open(), &c.has_audio, "audio"),
+            (video, ingest.video_open(), &c.has_video, "video"),
+        ];
+        tracks.into_iter().find_map(|(track, open, listed, what)| {
+            let known = track.flowed() || listed.load(Ordering::Relaxed);
+            let limit = track.dead(open && known, now, self.spec.stall_timeout)?;
+            Some(self.quiet_source(ingest, Some(what), true, limit))
+        })
+    }
+
+    /// How a session that went quiet (wholly, or `track` alone) ends: at the known end of a clip
+    /// it has ended; otherwise it failed, in words that say what was missing for how long.
+    fn quiet_source(
+        &self,
+        ingest: &Ingest,
+        track: Option<&str>,
+        flowing: bool,
+        waited: Duration,
+    ) -> SessionEnd {
+        let spec = &self.spec;
+        // A clip served over RTSP that went quiet at its known end has ended, even if its EOS
+        // was lost (seen on a machine with every core busy): not a failure.
+        if reached_end(ingest.position_ns(), ingest.duration_ns()) {
+            tracing::debug!(stream = %spec.name, "source went quiet at its end without EOS");
+            return SessionEnd::Eos;
+        }
+        let uri = crate::media::uri::redact(&spec.ingest.uri);
+        let secs = waited.as_secs_f64();
+        SessionEnd::Failed(match track {
+            Some(t) => {
+                let other = if t == "audio" { "video" } else { "audio" };
+                format!("source `{uri}`: no {t} for {secs:.1} s while its {other} flows")
+            }
+            None if flowing => format!("source `{uri}`: no data for {secs:.1} s"),
+            None => format!("source `{uri}`: no data within {secs:.1} s of starting"),
+        })
+    }
+
     /// Watch one source session: its bus events, stalls, the duration limit and stop requests.
     fn supervise(
         &self,
@@ -396,9 +455,10 @@ impl Stream {
     ) -> SessionEnd {
         let spec = &self.spec;
         let c = &self.ingest_counters;
-        let progress =
-            || c.audio_buffers.load(Ordering::Relaxed) + c.video_frames.load(Ordering::Relaxed);
-        let mut last_progress = (progress(), Instant::now());
+        let started = Instant::now();
+        let mut audio = TrackWatch::new(c.audio_buffers.load(Ordering::Relaxed), started);
+        let mut video = TrackWatch::new(c.video_frames.load(Ordering::Relaxed), started);
+        let mut last_progress = started;
         // Until the session's first data, the wait is at least FIRST_DATA_TIMEOUT: connecting,
         // the RTSP handshake and the decoders' preroll take seconds on a loaded machine, and a
         // stall timeout meant for a running source would end a healthy start.
@@ -418,9 +478,11 @@ impl Stream {
                 self.counters.duration_ns.store(d, Ordering::Relaxed);
             }
             self.mirror_ingest(c);
-            let now = progress();
-            if now != last_progress.0 {
-                last_progress = (now, Instant::now());
+            let now = Instant::now();
+            let moved = audio.observe(c.audio_buffers.load(Ordering::Relaxed), now)
+                | video.observe(c.video_frames.load(Ordering::Relaxed), now);
+            if moved {
+                last_progress = now;
                 flowing = true;
                 if self.state() != StreamState::Running {
                     if self.counters.reconnects.load(Ordering::Relaxed) > 0 {
@@ -429,24 +491,11 @@ impl Stream {
                     self.set_state(StreamState::Running, None);
                     *attempt = 0; // data flowed: the next failure starts the backoff afresh
                 }
-            } else if let Some(waited) =
-                stalled(flowing, last_progress.1.elapsed(), spec.stall_timeout)
-            {
-                // A clip served over RTSP that went quiet at its known end has ended, even if
-                // its EOS was lost (seen on a machine with every core busy): not a failure.
-                if reached_end(ingest.position_ns(), ingest.duration_ns()) {
-                    tracing::debug!(stream = %spec.name, "source went quiet at its end without EOS");
-                    return SessionEnd::Eos;
-                }
-                let uri = crate::media::uri::redact(&spec.ingest.uri);
-                return SessionEnd::Failed(if flowing {
-                    format!("source `{uri}`: no data for {:.1} s", waited.as_secs_f64())
-                } else {
-                    format!(
-                        "source `{uri}`: no data within {:.1} s of starting",
-                        waited.as_secs_f64()
-                    )
-                });
+            } else if let Some(waited) = stalled(flowing, now - last_progress, spec.stall_timeout) {
+                return self.quiet_source(ingest, None, flowing, waited);
+            }
+            if flowing && let Some(end) = self.dead_track(ingest, &audio, &video, now) {
+                return end;
             }
             let done = spec.max_duration.is_some_and(|d| {
                 self.counters.position_ns.load(Ordering::Relaxed) >= d.as_nanos() as u64
@@ -508,33 +557,6 @@ impl Stream {
     }
 }
 
-/// The shortest wait for a session's first data, whatever the stall timeout: a source is given
-/// this long to connect, answer the RTSP handshake and preroll its decoders.
-pub const FIRST_DATA_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a session waited without data, if that is a stall: more than `stall_timeout` once
-/// data has flowed, more than `max(stall_timeout, FIRST_DATA_TIMEOUT)` before.
-fn stalled(flowing: bool, waited: Duration, stall_timeout: Duration) -> Option<Duration> {
-    let limit = if flowing {
-        stall_timeout
-    } else {
-        stall_timeout.max(FIRST_DATA_TIMEOUT)
-    };
-    (waited > limit).then_some(limit)
-}
-
-/// How close to its known duration a quiet source must be to count as ended.
-const END_TOLERANCE_NS: u64 = 500_000_000;
-
-/// Whether this session's source (position and duration of its own pipeline) has reached the end
-/// of a known duration; live sources have none.
-fn reached_end(position_ns: Option<u64>, duration_ns: Option<u64>) -> bool {
-    match (position_ns, duration_ns) {
-        (Some(p), Some(d)) if d > 0 => p.saturating_add(END_TOLERANCE_NS) >= d,
-        _ => false,
-    }
-}
-
 /// Write the SDP file of every RTP output (atomically, so a player never reads half of one).
 fn write_sdp_files(spec: &StreamSpec) -> Result<Vec<PathBuf>> {
     let Some(rtp) = &spec.rtp else {
@@ -547,40 +569,4 @@ fn write_sdp_files(spec: &StreamSpec) -> Result<Vec<PathBuf>> {
         files.push(path);
     }
     Ok(files)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_running_source_stalls_after_the_stall_timeout() {
-        let t = Duration::from_millis(1500);
-        assert_eq!(stalled(true, Duration::from_millis(1400), t), None);
-        assert_eq!(stalled(true, Duration::from_millis(1600), t), Some(t));
-    }
-
-    #[test]
-    fn a_quiet_source_at_its_known_end_has_ended() {
-        let d = 10_021_200_000;
-        assert!(reached_end(Some(d), Some(d)));
-        assert!(reached_end(Some(d - 400_000_000), Some(d)));
-        assert!(!reached_end(Some(d / 2), Some(d))); // a clip that stalls midway
-        assert!(!reached_end(Some(d), None)); // a live camera has no duration
-        assert!(!reached_end(None, Some(d)));
-        assert!(!reached_end(Some(0), Some(0)));
-    }
-
-    #[test]
-    fn a_starting_source_gets_at_least_the_first_data_timeout() {
-        let t = Duration::from_millis(1500);
-        assert_eq!(stalled(false, Duration::from_secs(10), t), None);
-        assert_eq!(
-            stalled(false, FIRST_DATA_TIMEOUT + Duration::from_millis(1), t),
-            Some(FIRST_DATA_TIMEOUT)
-        );
-        let long = FIRST_DATA_TIMEOUT * 2;
-        assert_eq!(stalled(false, FIRST_DATA_TIMEOUT * 3 / 2, long), None);
-        assert_eq!(stalled(false, long * 2, long), Some(long));
-    }
 }
