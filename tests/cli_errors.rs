@@ -500,3 +500,26 @@ fn separate_fails_cleanly_when_the_recording_cannot_be_written() {
     assert_ne!(o.code, 0, "{}", o.dump());
     o.assert_names(&["overlay", "No space left"]);
 }
+
+#[test]
+fn run_names_an_rtp_host_that_does_not_resolve() {
+    // udpsink would drop every packet for it without a word: the daemon must refuse to start.
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("dns.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[egress]\nrtp_host = \"no-such-host.invalid\"\nsdp_dir = \"{}\"\n\n[streams.door]\nurl = \"{}\"\n",
+            tmp.path().display(),
+            repo().join("demo/demo.mp4").display()
+        ),
+    )
+    .unwrap();
+    let o = avsepd_run(&[
+        OsStr::new("run"),
+        OsStr::new("--config"),
+        config.as_os_str(),
+    ]);
+    assert_ne!(o.code, 0, "{}", o.dump());
+    o.assert_names(&["egress.rtp_host", "no-such-host.invalid"]);
+}

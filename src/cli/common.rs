@@ -36,6 +36,17 @@ pub fn seconds_arg(s: &str) -> std::result::Result<Duration, String> {
     Duration::try_from_secs_f64(d).map_err(|_| format!("{s} seconds is too long"))
 }
 
+/// The RTP destination must resolve when a stream starts: udpsink drops every packet for a host
+/// it cannot resolve without a word, so a typo in the name would send nothing, for good.
+fn check_rtp_host(host: &str) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    match (host, 0u16).to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => anyhow::bail!("egress.rtp_host: `{host}` resolves to no address"),
+        Err(e) => anyhow::bail!("egress.rtp_host: `{host}` does not resolve ({e})"),
+    }
+}
+
 /// The spec of a configured stream with live RTP outputs.
 pub fn live_spec(cfg: &Config, name: &str, sc: &StreamConfig) -> Result<StreamSpec> {
     let uri = avsepd::media::uri::to_uri(&sc.url)?;
@@ -53,6 +64,7 @@ pub fn live_spec(cfg: &Config, name: &str, sc: &StreamConfig) -> Result<StreamSp
     ingest.pace_to_clock = !live;
     ingest.backpressure = Backpressure::DropAndCount;
     let e = &cfg.egress;
+    check_rtp_host(&e.rtp_host)?;
     Ok(StreamSpec {
         name: name.to_string(),
         ingest,
