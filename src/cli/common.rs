@@ -36,14 +36,38 @@ pub fn seconds_arg(s: &str) -> std::result::Result<Duration, String> {
     Duration::try_from_secs_f64(d).map_err(|_| format!("{s} seconds is too long"))
 }
 
-/// The RTP destination must resolve when a stream starts: udpsink drops every packet for a host
-/// it cannot resolve without a word, so a typo in the name would send nothing, for good.
-fn check_rtp_host(host: &str) -> Result<()> {
+/// How long the RTP destination's name may take to resolve (the supervisor thread waits for it,
+/// and it must keep sending systemd its watchdog pings).
+const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
+
+/// The RTP destination must resolve before streams start (and on a reload that starts any):
+/// udpsink drops every packet for a host it cannot resolve without a word, so a typo in the
+/// name would send nothing, for good. Once per config, bounded by [`RESOLVE_LIMIT`]; under
+/// systemd a failed start is retried (Restart=on-failure), a failed reload changes nothing.
+pub fn check_rtp_host(host: &str) -> Result<()> {
     use std::net::ToSocketAddrs;
-    match (host, 0u16).to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => anyhow::bail!("egress.rtp_host: `{host}` resolves to no address"),
-        Err(e) => anyhow::bail!("egress.rtp_host: `{host}` does not resolve ({e})"),
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let name = host.to_string();
+    std::thread::Builder::new()
+        .name("resolve-rtp-host".into())
+        .spawn(move || {
+            let _ = tx.send(
+                (name.as_str(), 0u16)
+                    .to_socket_addrs()
+                    .map(|mut a| a.next()),
+            );
+        })?;
+    match rx.recv_timeout(RESOLVE_LIMIT) {
+        Ok(Ok(Some(_))) => Ok(()),
+        Ok(Ok(None)) => anyhow::bail!("egress.rtp_host: `{host}` resolves to no address"),
+        Ok(Err(e)) => anyhow::bail!("egress.rtp_host: `{host}` does not resolve ({e})"),
+        Err(_) => anyhow::bail!(
+            "egress.rtp_host: `{host}` did not resolve within {} s",
+            RESOLVE_LIMIT.as_secs()
+        ),
     }
 }
 
@@ -64,7 +88,6 @@ pub fn live_spec(cfg: &Config, name: &str, sc: &StreamConfig) -> Result<StreamSp
     ingest.pace_to_clock = !live;
     ingest.backpressure = Backpressure::DropAndCount;
     let e = &cfg.egress;
-    check_rtp_host(&e.rtp_host)?;
     Ok(StreamSpec {
         name: name.to_string(),
         ingest,

@@ -61,6 +61,7 @@ impl Fleet {
 
     /// Start every enabled stream of `cfg`.
     pub fn start_all(&mut self, cfg: &Config) -> Result<()> {
+        common::check_rtp_host(&cfg.egress.rtp_host)?;
         for (name, sc) in cfg.streams.iter().filter(|(_, s)| s.enabled) {
             let spec = common::live_spec(cfg, name, sc)?;
             self.start(spec, fingerprint(cfg, name))?;
@@ -112,12 +113,18 @@ impl Fleet {
                     .any(|(n, f)| **n == m.stream.spec.name && *f == m.fingerprint)
         };
         let mut to_start = Vec::new();
+        let mut host_checked = false;
         for (name, fp) in &wanted {
             let kept = self
                 .members
                 .iter()
                 .any(|m| m.stream.spec.name == **name && untouched(m));
             if !kept {
+                if !host_checked {
+                    common::check_rtp_host(&cfg.egress.rtp_host)
+                        .map_err(|e| e.context("keeping the running config"))?;
+                    host_checked = true;
+                }
                 let spec = common::live_spec(cfg, name, &cfg.streams[*name]).map_err(|e| {
                     e.context(format!("stream `{name}`: keeping the running config"))
                 })?;

@@ -172,8 +172,8 @@ pub struct ReconnectSettings {
     /// Reconnect (true) or let the stream end with its source (false).
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// No data, or no audio (video) while the video (audio) flows, for this long (ms) counts as
-    /// a dead source.
+    /// No data, or (from a live camera) no audio while its video flows or the other way
+    /// round, for this long (ms) counts as a dead source.
     #[serde(default = "default_stall_timeout_ms")]
     pub stall_timeout_ms: u32,
     /// First wait before reconnecting (ms); doubles on each failure up to `max_backoff_ms`.

@@ -191,6 +191,9 @@ impl Ingest {
         counters: Arc<IngestCounters>,
     ) -> Result<Ingest> {
         crate::media::init()?;
+        // What this session's decoder lists, not what the last one did.
+        counters.has_audio.store(false, Ordering::Relaxed);
+        counters.has_video.store(false, Ordering::Relaxed);
         let label = crate::media::uri::redact(&opts.uri);
         let pipeline = gst::Pipeline::with_name("ingest");
         let decode = gst::ElementFactory::make("uridecodebin")
@@ -537,6 +540,7 @@ fn link_audio(
                 let drops = Drops {
                     count: &counters.audio_dropped_buffers,
                     gap: Some(&gap),
+                    first_seen: None,
                 };
                 // Untimed audio cannot be aligned: dropped and counted like a full channel's.
                 let Some((buffer, pts_ns)) = pull_timed(sink, offset)? else {
@@ -545,6 +549,11 @@ fn link_audio(
                 };
                 // The first buffer of a session starts a new stretch of the timeline.
                 let session_start = !first_seen.swap(true, Ordering::Relaxed);
+                // A dropped first buffer hands the session's start on to the next one.
+                let drops = Drops {
+                    first_seen: session_start.then_some(&first_seen),
+                    ..drops
+                };
                 let discont = buffer.flags().contains(gst::BufferFlags::DISCONT)
                     | session_start
                     | gap.swap(false, Ordering::Relaxed);
@@ -608,6 +617,7 @@ fn link_video(
                 let drops = Drops {
                     count: &counters.video_dropped_frames,
                     gap: None,
+                    first_seen: None,
                 };
                 let Some((buffer, pts_ns)) = pull_timed(sink, offset)? else {
                     drops.record();
@@ -639,6 +649,9 @@ fn link_video(
 struct Drops<'a> {
     count: &'a AtomicU64,
     gap: Option<&'a AtomicBool>,
+    /// The session's "first buffer seen" flag, when the dropped buffer was that first one: set
+    /// back, so that the next buffer starts the session instead.
+    first_seen: Option<&'a AtomicBool>,
 }
 
 impl Drops<'_> {
@@ -646,6 +659,9 @@ impl Drops<'_> {
         self.count.fetch_add(1, Ordering::Relaxed);
         if let Some(gap) = self.gap {
             gap.store(true, Ordering::Relaxed);
+        }
+        if let Some(first_seen) = self.first_seen {
+            first_seen.store(false, Ordering::Relaxed);
         }
     }
 }

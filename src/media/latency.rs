@@ -47,8 +47,14 @@ impl LatencyTracker {
     }
 
     /// An input buffer whose first sample has running time `pts_ns` arrived at `arrival`.
+    /// Marks must rise in pts (packets are looked up by it): one at or below the last mark (an
+    /// overlapping buffer, silence placed on the aligner's timeline just below a buffer whose raw
+    /// pts ran ahead) is left out, and its packets count from the mark before.
     pub fn mark_input(&self, pts_ns: u64, arrival: Instant) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.marks.back().is_some_and(|&(last, _)| pts_ns <= last) {
+            return;
+        }
         if inner.marks.len() >= MAX_MARKS {
             inner.marks.pop_front();
         }
@@ -144,6 +150,23 @@ mod tests {
         let s = t.stats();
         assert_eq!(s.packets, 1);
         assert!(s.p50_ms >= 9.0 && s.p50_ms < 1000.0, "{s:?}");
+    }
+
+    #[test]
+    fn a_mark_below_the_last_is_left_out() {
+        let t = LatencyTracker::new();
+        let long_ago = Instant::now();
+        std::thread::sleep(Duration::from_millis(50));
+        let now = Instant::now();
+        t.mark_input(0, now);
+        t.mark_input(40_000_000, now);
+        // Out of order, and much older: taken, it would be matched to the packet below and
+        // report ~50 ms instead of ~0.
+        t.mark_input(30_000_000, long_ago);
+        t.on_send(45_000_000);
+        let s = t.stats();
+        assert_eq!(s.packets, 1);
+        assert!(s.max_ms < 40.0, "{s:?}");
     }
 
     #[test]

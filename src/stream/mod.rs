@@ -20,9 +20,7 @@ pub mod status;
 mod video;
 
 use crate::media::egress::RtpAudioCodec;
-use crate::media::ingest::{
-    AUDIO_RATE, Backpressure, Ingest, IngestCounters, IngestEvent, IngestOptions,
-};
+use crate::media::ingest::{AUDIO_RATE, Ingest, IngestCounters, IngestEvent, IngestOptions};
 use crate::media::latency::{LatencyStats, LatencyTracker};
 use crate::media::sdp;
 use anyhow::{Context, Result};
@@ -60,8 +58,8 @@ pub struct StreamSpec {
     /// Directory for `speaker-<k>.wav`, `overlay.mp4`, `timeline.json`.
     pub record_dir: Option<PathBuf>,
     /// End the session when no data arrives for this long (before its first data: at least
-    /// `liveness::FIRST_DATA_TIMEOUT`), or, for real-time sources, when one track stays quiet
-    /// this long while the other flows (`liveness::TrackWatch`).
+    /// `liveness::FIRST_DATA_TIMEOUT`), or, for live sources, when one track stays quiet this
+    /// long while the other flows (`liveness::TrackWatch`).
     pub stall_timeout: Duration,
     /// Stop after this much input (`--duration`).
     pub max_duration: Option<Duration>,
@@ -391,9 +389,10 @@ impl Stream {
         Ok(report)
     }
 
-    /// A real-time source one of whose tracks went quiet while the other flows, as a session
-    /// end. Offline files (they wait for room) are exempt: a track may end early in a file. A
-    /// track counts only while its branch is open and the source is known to have it (it has
+    /// A live source (a camera: RTSP, UDP, SRT) one of whose tracks went quiet while the other
+    /// flows, as a session end. Files are exempt, paced in real time or not: a track may end
+    /// early in a file, and its demuxer ends every track only at the end of the file. A track
+    /// counts only while its branch is open and the source is known to have it (it has
     /// delivered, or the decoder listed it).
     fn dead_track(
         &self,
@@ -402,19 +401,40 @@ impl Stream {
         video: &TrackWatch,
         now: Instant,
     ) -> Option<SessionEnd> {
-        if self.spec.ingest.backpressure == Backpressure::Wait {
+        if !crate::media::uri::is_live(&self.spec.ingest.uri) {
             return None;
         }
+        self.expected_tracks(ingest, audio, video)
+            .into_iter()
+            .find_map(|(track, expected, what)| {
+                let limit = track.dead(expected, now, self.spec.stall_timeout)?;
+                Some(self.quiet_source(ingest, Some(what), true, limit))
+            })
+    }
+
+    /// Each track with whether it is expected to deliver now: its branch is open (no EOS, not
+    /// absent) and the source is known to have it (it has delivered, or the decoder listed it).
+    fn expected_tracks<'a>(
+        &self,
+        ingest: &Ingest,
+        audio: &'a TrackWatch,
+        video: &'a TrackWatch,
+    ) -> [(&'a TrackWatch, bool, &'static str); 2] {
         let c = &self.ingest_counters;
-        let tracks = [
-            (audio, ingest.audio_open(), &c.has_audio, "audio"),
-            (video, ingest.video_open(), &c.has_video, "video"),
-        ];
-        tracks.into_iter().find_map(|(track, open, listed, what)| {
-            let known = track.flowed() || listed.load(Ordering::Relaxed);
-            let limit = track.dead(open && known, now, self.spec.stall_timeout)?;
-            Some(self.quiet_source(ingest, Some(what), true, limit))
-        })
+        let known =
+            |t: &TrackWatch, listed: &AtomicBool| t.flowed() || listed.load(Ordering::Relaxed);
+        [
+            (
+                audio,
+                ingest.audio_open() && known(audio, &c.has_audio),
+                "audio",
+            ),
+            (
+                video,
+                ingest.video_open() && known(video, &c.has_video),
+                "video",
+            ),
+        ]
     }
 
     /// How a session that went quiet (wholly, or `track` alone) ends: at the known end of a clip
@@ -463,6 +483,7 @@ impl Stream {
         // the RTSP handshake and the decoders' preroll take seconds on a loaded machine, and a
         // stall timeout meant for a running source would end a healthy start.
         let mut flowing = false;
+        let mut healthy = false;
         loop {
             match ingest.events.recv_timeout(Duration::from_millis(100)) {
                 Ok(IngestEvent::Error(e)) => return SessionEnd::Failed(e),
@@ -489,8 +510,20 @@ impl Stream {
                         self.counters.recoveries.fetch_add(1, Ordering::Relaxed);
                     }
                     self.set_state(StreamState::Running, None);
-                    *attempt = 0; // data flowed: the next failure starts the backoff afresh
                 }
+            }
+            // Every expected track delivered: the next failure starts the backoff afresh. Not
+            // before: a camera whose audio stays dead would otherwise be restarted at the
+            // shortest backoff for ever.
+            if !healthy
+                && self
+                    .expected_tracks(ingest, &audio, &video)
+                    .iter()
+                    .all(|(t, expected, _)| t.flowed() || !expected)
+                && flowing
+            {
+                healthy = true;
+                *attempt = 0;
             } else if let Some(waited) = stalled(flowing, now - last_progress, spec.stall_timeout) {
                 return self.quiet_source(ingest, None, flowing, waited);
             }

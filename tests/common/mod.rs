@@ -411,3 +411,88 @@ pub fn spawn_daemon(config: &Path) -> (Daemon, Arc<Mutex<String>>) {
     let log = drain_stderr(&mut child);
     (Daemon(child), log)
 }
+
+/// A live RTSP camera made of test sources (a moving pattern in H.264, a 440 Hz tone in L16 at
+/// 16 kHz), served at `rtsp://127.0.0.1:<port>/live`. Its audio can be cut while its video goes
+/// on, without an end of stream: a camera whose audio encoder died. Each client gets its own
+/// media, so a client that reconnects hears the tone again.
+pub struct LiveRtspCamera {
+    main_loop: gst::glib::MainLoop,
+    thread: Option<std::thread::JoinHandle<()>>,
+    valves: Arc<Mutex<Vec<gst::glib::WeakRef<gst::Element>>>>,
+    pub url: String,
+}
+
+impl LiveRtspCamera {
+    pub fn start() -> LiveRtspCamera {
+        use gstreamer_rtsp_server as rtsp;
+        use gstreamer_rtsp_server::prelude::*;
+        init();
+        let context = gst::glib::MainContext::new();
+        let server = rtsp::RTSPServer::new();
+        server.set_address("127.0.0.1");
+        server.set_service("0");
+        let factory = rtsp::RTSPMediaFactory::new();
+        factory.set_launch(
+            "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
+             ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! rtph264pay name=pay0 pt=96 config-interval=-1 \
+             audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer=320 \
+             ! audio/x-raw,rate=16000,channels=1 ! valve name=mute ! audioconvert \
+             ! audio/x-raw,format=S16BE,rate=16000,channels=1 ! rtpL16pay name=pay1 pt=97 )",
+        );
+        factory.set_shared(false);
+        let valves: Arc<Mutex<Vec<gst::glib::WeakRef<gst::Element>>>> = Arc::default();
+        let seen = valves.clone();
+        factory.connect_media_configure(move |_, media| {
+            if let Some(bin) = media.element().downcast_ref::<gst::Bin>()
+                && let Some(valve) = bin.by_name("mute")
+            {
+                seen.lock().unwrap().push(valve.downgrade());
+            }
+        });
+        server.mount_points().unwrap().add_factory("/live", factory);
+        let source = server.attach(Some(&context)).expect("RTSP server listens");
+        let port = server.bound_port();
+        assert!(port > 0, "RTSP server bound no port");
+        let main_loop = gst::glib::MainLoop::new(Some(&context), false);
+        let thread = {
+            let main_loop = main_loop.clone();
+            std::thread::spawn(move || {
+                let _ = context.with_thread_default(|| main_loop.run());
+                if let Some(s) = context.find_source_by_id(&source) {
+                    s.destroy();
+                }
+                drop(server);
+            })
+        };
+        LiveRtspCamera {
+            main_loop,
+            thread: Some(thread),
+            valves,
+            url: format!("rtsp://127.0.0.1:{port}/live"),
+        }
+    }
+
+    /// Cut the audio of every media served so far (its video goes on). Returns how many.
+    pub fn cut_audio(&self) -> usize {
+        let valves = self.valves.lock().unwrap();
+        valves
+            .iter()
+            .filter_map(|v| v.upgrade())
+            .map(|v| v.set_property("drop", true))
+            .count()
+    }
+}
+
+impl Drop for LiveRtspCamera {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            // A quit before the thread entered `run` would be undone by it: repeat until it ends.
+            while !t.is_finished() {
+                self.main_loop.quit();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = t.join();
+        }
+    }
+}
