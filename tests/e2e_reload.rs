@@ -169,6 +169,12 @@ fn sighup_changes_only_what_changed() {
         Duration::from_secs(3),
         "restarting every stream",
     );
+    // The reports of the streams a reload retires are logged then, not kept until the exit (a
+    // daemon reloaded for months would hold them all).
+    assert!(
+        logged(&log, "stream finished") >= 2,
+        "retired streams' reports not logged at the reload"
+    );
     assert!(
         wait_until(Duration::from_secs(30), || running(&["a", "c"])),
         "after restarting both: {:?}",

@@ -33,7 +33,8 @@ pub struct Fleet {
     ended_tx: Sender<u64>,
     ended_rx: Receiver<u64>,
     next_id: u64,
-    /// Reports of streams that a reload removed or restarted.
+    /// Failed reports of streams that a reload removed or restarted (clean ones are logged when
+    /// they retire).
     retired: Vec<Result<StreamReport>>,
 }
 
@@ -141,10 +142,16 @@ impl Fleet {
             tracing::info!(stream = %name, "reload: stopping");
             m.stop.store(true, Ordering::SeqCst);
             if let Some(h) = m.handle.take() {
-                self.retired.push(
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("stream `{name}` panicked"))),
-                );
+                let report = h
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("stream `{name}` panicked")));
+                // A clean report is logged now; only failures wait for the exit (they decide
+                // its status). Keeping every report would grow with every reload of a daemon
+                // that runs for months.
+                match report {
+                    Ok(r) if r.error.is_none() => common::log_report(&r),
+                    failed => self.retired.push(failed),
+                }
             }
         }
         self.members = keep;
