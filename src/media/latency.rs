@@ -47,9 +47,8 @@ impl LatencyTracker {
     }
 
     /// An input buffer whose first sample has running time `pts_ns` arrived at `arrival`.
-    /// Marks must rise in pts (packets are looked up by it): one at or below the last mark (an
-    /// overlapping buffer, silence placed on the aligner's timeline just below a buffer whose raw
-    /// pts ran ahead) is left out, and its packets count from the mark before.
+    /// Marks must rise in pts (packets are looked up by it): one at or below the last mark (a
+    /// timeline re-anchored backwards) is left out, and its packets count from the mark before.
     pub fn mark_input(&self, pts_ns: u64, arrival: Instant) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner.marks.back().is_some_and(|&(last, _)| pts_ns <= last) {

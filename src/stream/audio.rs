@@ -155,13 +155,14 @@ impl AudioThread {
             self.aligner
                 .place(chunk.pts_ns, samples.len(), chunk.discont)
         };
+        // Latency marks sit on the timeline the outputs are stamped from (raw pts may run up to
+        // 200 ms ahead of it uncorrected), so they rise in step with the packets. Inserted
+        // silence is made now: its latency counts from here, not from the arrival of the buffer
+        // before the gap (that would report the gap itself as latency).
         if let Placement::FillThenAccept(_) = placement {
-            // Inserted silence is made now: its latency counts from here, not from the arrival
-            // of the buffer before the gap (that would report the gap itself as latency).
             self.latency
                 .mark_input(self.aligner.next_pts(), Instant::now());
         }
-        self.latency.mark_input(chunk.pts_ns, chunk.arrival);
         match placement {
             Placement::FillThenAccept(fill) => {
                 self.counters
@@ -191,6 +192,8 @@ impl AudioThread {
                     .fetch_add(1, Ordering::Relaxed);
             }
         }
+        self.latency
+            .mark_input(self.aligner.next_pts(), chunk.arrival);
         for &s in &samples[skip..] {
             self.push_sample(s)?;
         }

@@ -66,18 +66,21 @@ impl TrackWatch {
         self.flowed
     }
 
-    /// If this track is dead while the session as a whole delivers: still open (not ended, not
-    /// absent from the source) and quiet for longer than its limit, the stall timeout once it has
-    /// delivered, [`FIRST_DATA_TIMEOUT`] at least before its first data. The limit it exceeded.
-    pub fn dead(&self, open: bool, now: Instant, stall_timeout: Duration) -> Option<Duration> {
-        if !open {
-            return None;
+    /// The session's first data arrived (on either track): a track that has not delivered yet
+    /// is timed from now, since a camera's tracks start within moments of each other, and the
+    /// connection itself is up.
+    pub fn session_flowing(&mut self, now: Instant) {
+        if !self.flowed {
+            self.since = now;
         }
-        stalled(
-            self.flowed,
-            now.saturating_duration_since(self.since),
-            stall_timeout,
-        )
+    }
+
+    /// If this track is dead while the session delivers: expected (see
+    /// `Stream::expected_tracks`) and quiet for longer than the stall timeout. The limit it
+    /// exceeded.
+    pub fn dead(&self, expected: bool, now: Instant, stall_timeout: Duration) -> Option<Duration> {
+        let quiet = now.saturating_duration_since(self.since);
+        (expected && quiet > stall_timeout).then_some(stall_timeout)
     }
 }
 
@@ -117,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn a_track_that_went_quiet_is_dead_unless_it_ended() {
+    fn a_track_that_went_quiet_is_dead_when_expected() {
         let t0 = Instant::now();
         let t = Duration::from_millis(1500);
         let mut audio = TrackWatch::new(0, t0);
@@ -134,14 +137,28 @@ mod tests {
     }
 
     #[test]
-    fn a_track_that_never_delivered_gets_the_first_data_timeout() {
+    fn a_track_that_never_delivered_is_timed_from_the_session_s_first_data() {
         let t0 = Instant::now();
         let t = Duration::from_millis(1500);
-        let video = TrackWatch::new(0, t0);
-        assert_eq!(video.dead(true, t0 + Duration::from_secs(10), t), None);
+        let mut audio = TrackWatch::new(0, t0);
+        // Connecting took 10 s; then the video came, the audio did not.
+        let first_data = t0 + Duration::from_secs(10);
+        audio.session_flowing(first_data);
         assert_eq!(
-            video.dead(true, t0 + FIRST_DATA_TIMEOUT + Duration::from_secs(1), t),
-            Some(FIRST_DATA_TIMEOUT)
+            audio.dead(true, first_data + Duration::from_secs(1), t),
+            None
+        );
+        assert_eq!(
+            audio.dead(true, first_data + Duration::from_secs(2), t),
+            Some(t)
+        );
+        // A track that has delivered keeps its own clock.
+        let mut video = TrackWatch::new(0, t0);
+        video.observe(1, t0 + Duration::from_secs(9));
+        video.session_flowing(first_data);
+        assert_eq!(
+            video.dead(true, t0 + Duration::from_millis(10_600), t),
+            Some(t)
         );
     }
 }

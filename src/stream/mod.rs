@@ -163,6 +163,9 @@ pub struct Stream {
     /// Kept across source sessions (reconnects), so counts never go backwards.
     pub ingest_counters: Arc<IngestCounters>,
     status: Mutex<StreamStatus>,
+    /// Whether the source has audio, video: once a session delivered or listed it (see
+    /// `expected_tracks`).
+    has_track: [AtomicBool; 2],
     /// State changes, for the control API's server-sent events.
     pub events: tokio::sync::broadcast::Sender<StreamEvent>,
 }
@@ -176,6 +179,7 @@ impl Stream {
             latency: Arc::new(LatencyTracker::new()),
             ingest_counters: Arc::new(IngestCounters::default()),
             status: Mutex::new(StreamStatus::default()),
+            has_track: Default::default(),
             events,
         }
     }
@@ -413,7 +417,10 @@ impl Stream {
     }
 
     /// Each track with whether it is expected to deliver now: its branch is open (no EOS, not
-    /// absent) and the source is known to have it (it has delivered, or the decoder listed it).
+    /// absent from this session's source) and the stream is known to have it: some session of
+    /// it delivered or listed the track. Sticky across sessions on purpose: rtspsrc adds a pad
+    /// only when that stream's first packet arrives, so a session whose audio never comes may
+    /// never list it.
     fn expected_tracks<'a>(
         &self,
         ingest: &Ingest,
@@ -421,17 +428,24 @@ impl Stream {
         video: &'a TrackWatch,
     ) -> [(&'a TrackWatch, bool, &'static str); 2] {
         let c = &self.ingest_counters;
-        let known =
-            |t: &TrackWatch, listed: &AtomicBool| t.flowed() || listed.load(Ordering::Relaxed);
+        let (has_audio, has_video) = (&self.has_track[0], &self.has_track[1]);
+        for (t, listed, has) in [
+            (audio, &c.has_audio, has_audio),
+            (video, &c.has_video, has_video),
+        ] {
+            if t.flowed() || listed.load(Ordering::Relaxed) {
+                has.store(true, Ordering::Relaxed);
+            }
+        }
         [
             (
                 audio,
-                ingest.audio_open() && known(audio, &c.has_audio),
+                ingest.audio_open() && has_audio.load(Ordering::Relaxed),
                 "audio",
             ),
             (
                 video,
-                ingest.video_open() && known(video, &c.has_video),
+                ingest.video_open() && has_video.load(Ordering::Relaxed),
                 "video",
             ),
         ]
@@ -504,6 +518,10 @@ impl Stream {
                 | video.observe(c.video_frames.load(Ordering::Relaxed), now);
             if moved {
                 last_progress = now;
+                if !flowing {
+                    audio.session_flowing(now);
+                    video.session_flowing(now);
+                }
                 flowing = true;
                 if self.state() != StreamState::Running {
                     if self.counters.reconnects.load(Ordering::Relaxed) > 0 {

@@ -420,6 +420,8 @@ pub struct LiveRtspCamera {
     main_loop: gst::glib::MainLoop,
     thread: Option<std::thread::JoinHandle<()>>,
     valves: Arc<Mutex<Vec<gst::glib::WeakRef<gst::Element>>>>,
+    /// Media made while this is set start with their audio cut.
+    cut: Arc<std::sync::atomic::AtomicBool>,
     pub url: String,
 }
 
@@ -437,16 +439,18 @@ impl LiveRtspCamera {
             "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
              ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! rtph264pay name=pay0 pt=96 config-interval=-1 \
              audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer=320 \
-             ! audio/x-raw,rate=16000,channels=1 ! valve name=mute ! audioconvert \
+             ! audio/x-raw,rate=16000,channels=1 ! valve name=mute drop-mode=transform-to-gap ! audioconvert \
              ! audio/x-raw,format=S16BE,rate=16000,channels=1 ! rtpL16pay name=pay1 pt=97 )",
         );
         factory.set_shared(false);
         let valves: Arc<Mutex<Vec<gst::glib::WeakRef<gst::Element>>>> = Arc::default();
-        let seen = valves.clone();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, cut_new) = (valves.clone(), cut.clone());
         factory.connect_media_configure(move |_, media| {
             if let Some(bin) = media.element().downcast_ref::<gst::Bin>()
                 && let Some(valve) = bin.by_name("mute")
             {
+                valve.set_property("drop", cut_new.load(std::sync::atomic::Ordering::SeqCst));
                 seen.lock().unwrap().push(valve.downgrade());
             }
         });
@@ -469,12 +473,15 @@ impl LiveRtspCamera {
             main_loop,
             thread: Some(thread),
             valves,
+            cut,
             url: format!("rtsp://127.0.0.1:{port}/live"),
         }
     }
 
-    /// Cut the audio of every media served so far (its video goes on). Returns how many.
+    /// Cut the audio of every media served so far and of those made from now on (the video goes
+    /// on): the camera's audio stays dead across reconnects. Returns how many were cut now.
     pub fn cut_audio(&self) -> usize {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
         let valves = self.valves.lock().unwrap();
         valves
             .iter()
@@ -482,17 +489,26 @@ impl LiveRtspCamera {
             .map(|v| v.set_property("drop", true))
             .count()
     }
+
+    /// Media made from now on have their audio again (a repaired camera).
+    pub fn restore_audio(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Drop for LiveRtspCamera {
     fn drop(&mut self) {
         if let Some(t) = self.thread.take() {
-            // A quit before the thread entered `run` would be undone by it: repeat until it ends.
-            while !t.is_finished() {
+            // A quit before the thread entered `run` would be undone by it: repeat until it ends
+            // (10 s at most: a stuck server thread is left behind, not waited for).
+            let since = Instant::now();
+            while !t.is_finished() && since.elapsed() < Duration::from_secs(10) {
                 self.main_loop.quit();
                 std::thread::sleep(Duration::from_millis(10));
             }
-            let _ = t.join();
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
 }
