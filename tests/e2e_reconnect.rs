@@ -387,3 +387,47 @@ fn a_file_with_a_short_audio_track_plays_to_its_end() {
     assert!(frames >= 240.0, "{frames} frames\n{stderr}");
     assert!(status.success(), "{status}\n{stderr}");
 }
+
+/// While a reconnect waits, the end of the last session has gone out: the audio stage does not
+/// hold its last ~60 ms (the unfinished chunk and the iSTFT's delay) until the source returns.
+#[test]
+fn the_end_of_a_session_goes_out_before_the_source_returns() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("short.mkv");
+    write_clip(&clip, 50, 2000);
+    let (config, api) = clip_config(
+        dir.path(),
+        &clip,
+        "initial_backoff_ms = 4000\nmax_backoff_ms = 4000\njitter_percent = 0",
+    );
+    let (mut daemon, log) = spawn_daemon(&config);
+    let ended = wait_until(Duration::from_secs(30), || {
+        clip_metric(api, "avsepd_reconnects_total") >= 1.0
+    });
+    let counts = || {
+        (
+            clip_metric(api, "avsepd_audio_in_samples_total"),
+            clip_metric(api, "avsepd_audio_out_samples_total"),
+        )
+    };
+    // Within the 4 s wait: every sample taken in has gone out.
+    let flushed = wait_until(Duration::from_secs(3), || {
+        let (i, o) = counts();
+        o >= i
+    });
+    let (audio_in, audio_out) = counts();
+    let reconnects = clip_metric(api, "avsepd_reconnects_total");
+    eprintln!("in {audio_in}, out {audio_out} while waiting to reconnect");
+    let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
+    let stderr = log.lock().unwrap().clone();
+    assert!(ended, "the clip never ended\n{stderr}");
+    assert!(audio_in >= 30_000.0, "{audio_in} samples in\n{stderr}");
+    assert_eq!(reconnects, 1.0, "the source came back before the check");
+    assert!(
+        flushed,
+        "{} samples still held while the source was away",
+        audio_in - audio_out
+    );
+    assert!(status.success(), "{status}\n{stderr}");
+}

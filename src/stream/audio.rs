@@ -123,7 +123,12 @@ impl AudioThread {
                     break;
                 }
                 Ok(chunk) => self.on_chunk(&chunk)?,
-                Err(RecvTimeoutError::Timeout) if !self.shutdown.is_set() => {}
+                Err(RecvTimeoutError::Timeout) if !self.shutdown.is_set() => {
+                    // Nothing queued for 100 ms and the source is gone: send what is held now.
+                    if self.counters.source_away.swap(false, Ordering::SeqCst) {
+                        self.flush_tail()?;
+                    }
+                }
                 Err(_) => break,
             }
         }
@@ -141,6 +146,10 @@ impl AudioThread {
 
     /// Place a buffer on the sample timeline by its pts, then feed it hop by hop.
     fn on_chunk(&mut self, chunk: &AudioChunk) -> Result<()> {
+        if chunk.session_start {
+            // The new session's input pushes out whatever the last one left.
+            self.counters.source_away.store(false, Ordering::SeqCst);
+        }
         let end = chunk.pts_ns + chunk.len() as u64 * NS_PER_SAMPLE;
         self.counters.last_pts_ns.fetch_max(end, Ordering::Relaxed);
         self.counters
@@ -287,6 +296,26 @@ impl AudioThread {
         self.counters
             .audio_out_samples
             .fetch_add((end - start) as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The source went away (a reconnect waits): pad with silence until every sample taken so
+    /// far has come out of the iSTFT (the unfinished 40 ms chunk and the 22 ms delay), so the
+    /// end of a session goes out now and not a whole outage late with the next input. The pad
+    /// is on the timeline (the next session re-anchors it, `place_session_start`: the outage is
+    /// longer than the pad, at least the 100 ms this waits plus the backoff), not counted as a
+    /// gap.
+    fn flush_tail(&mut self) -> Result<()> {
+        if self.aligner.t0().is_none() {
+            return Ok(());
+        }
+        let target = self.samples_in + STFT_ISTFT_DELAY as u64;
+        let mut pad = 0;
+        while self.produced < target {
+            self.push_sample(0.0)?;
+            pad += 1;
+        }
+        self.aligner.advance(pad);
         Ok(())
     }
 

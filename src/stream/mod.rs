@@ -104,6 +104,9 @@ pub struct StreamCounters {
     pub video_dropped_frames: AtomicU64,
     /// True while data arrives (within the stall timeout).
     pub up: AtomicBool,
+    /// Set by the supervisor when a session has ended and a reconnect waits: the audio stage
+    /// then sends out the samples it still holds instead of keeping them until the next input.
+    pub source_away: AtomicBool,
     /// Face observations made (one per visible track per frame).
     pub faces_observed: AtomicU64,
     /// Tracks started so far (the highest track id).
@@ -338,6 +341,7 @@ impl Stream {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
+            self.counters.source_away.store(true, Ordering::SeqCst);
             let wait = policy.delay(attempt, jitter_unit());
             attempt += 1;
             tracing::info!(stream = %spec.name, wait_ms = wait.as_millis() as u64, attempt, "reconnecting");
