@@ -100,6 +100,8 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
                 "peak_rss_mb": rss_mb,
                 "audio_dropped_buffers": report.audio_dropped_buffers,
                 "video_dropped_frames": report.video_dropped_frames,
+                "audio_out_dropped_buffers": report.audio_out_dropped_buffers,
+                "video_out_dropped_frames": report.video_out_dropped_frames,
                 "vision_ms_per_frame": vision_ms_per_frame,
                 "faces_per_frame": faces_per_frame,
             })
@@ -132,8 +134,11 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
             );
         }
         println!(
-            "dropped          {} audio buffers, {} video frames",
-            report.audio_dropped_buffers, report.video_dropped_frames
+            "dropped          {} audio buffers, {} video frames at ingest; {} audio buffers, {} video frames at the RTP outputs",
+            report.audio_dropped_buffers,
+            report.video_dropped_frames,
+            report.audio_out_dropped_buffers,
+            report.video_out_dropped_frames
         );
     }
     if let Some(e) = &report.error {

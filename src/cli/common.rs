@@ -170,6 +170,8 @@ pub fn log_report(r: &StreamReport) {
         video_in_frames = r.video_in_frames,
         video_out_frames = r.video_out_frames,
         video_dropped_frames = r.video_dropped_frames,
+        audio_out_dropped_buffers = r.audio_out_dropped_buffers,
+        video_out_dropped_frames = r.video_out_dropped_frames,
         latency_p50_ms = r.latency.p50_ms,
         latency_p99_ms = r.latency.p99_ms,
         "stream finished"

@@ -138,6 +138,9 @@ pub struct StreamReport {
     pub video_in_frames: u64,
     pub video_out_frames: u64,
     pub video_dropped_frames: u64,
+    /// Dropped by the live RTP outputs (their encoder more than 1 s behind).
+    pub audio_out_dropped_buffers: u64,
+    pub video_out_dropped_frames: u64,
     pub latency: LatencyStats,
     pub dsp_busy_s: f64,
     pub wall_s: f64,
@@ -379,6 +382,8 @@ impl Stream {
         report.video_in_frames = c.video_in_frames.load(Ordering::Relaxed);
         report.video_out_frames = c.video_out_frames.load(Ordering::Relaxed);
         report.video_dropped_frames = c.video_dropped_frames.load(Ordering::Relaxed);
+        report.audio_out_dropped_buffers = c.audio_out_dropped_buffers.load(Ordering::Relaxed);
+        report.video_out_dropped_frames = c.video_out_dropped_frames.load(Ordering::Relaxed);
         report.reconnects = c.reconnects.load(Ordering::Relaxed);
         report.latency = self.latency.stats();
         report.dsp_busy_s = c.dsp_busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
