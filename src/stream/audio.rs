@@ -300,8 +300,9 @@ impl AudioThread {
     }
 
     /// The source went away (a reconnect waits): pad with silence until every sample taken so
-    /// far has come out of the iSTFT (the unfinished 40 ms chunk and the 22 ms delay), so the
-    /// end of a session goes out now and not a whole outage late with the next input. The pad
+    /// far has come out of the iSTFT (the unfinished 40 ms chunk and the 22 ms delay) and out of
+    /// the outputs' payloaders, so the end of a session goes out now and not a whole outage late
+    /// with the next input. The pad
     /// is on the timeline (the next session re-anchors it, `place_session_start`: the outage is
     /// longer than the pad, at least the 100 ms this waits plus the backoff), not counted as a
     /// gap.
@@ -309,7 +310,13 @@ impl AudioThread {
         if self.aligner.t0().is_none() {
             return Ok(());
         }
-        let target = self.samples_in + STFT_ISTFT_DELAY as u64;
+        // One chunk more than the iSTFT needs: the RTP payloader and the Opus encoder hold a
+        // partial packet (up to 600 samples at the default MTU, a 20 ms frame plus look-ahead)
+        // until more samples come; 40 ms of silence pushes the real audio out of them.
+        let target = self.samples_in + (STFT_ISTFT_DELAY + CHUNK_SAMPLES) as u64;
+        // The pad is made now: its latency counts from here.
+        self.latency
+            .mark_input(self.aligner.next_pts(), Instant::now());
         let mut pad = 0;
         while self.produced < target {
             self.push_sample(0.0)?;
