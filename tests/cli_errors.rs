@@ -146,6 +146,17 @@ fn avsepd_run<S: AsRef<OsStr>>(args: &[S]) -> Outcome {
     o
 }
 
+/// Write `text` to `dir/<name>` and run `avsepd run --config` on it.
+fn run_config(dir: &Path, name: &str, text: &str) -> Outcome {
+    let config = dir.join(name);
+    std::fs::write(&config, text).unwrap();
+    avsepd_run(&[
+        OsStr::new("run"),
+        OsStr::new("--config"),
+        config.as_os_str(),
+    ])
+}
+
 /// Make a fixture with `gst-launch-1.0 -q <pipeline...>`, bounded like everything else.
 fn gst_launch(pipeline: &[String]) {
     let mut args = vec!["-q".to_string()];
@@ -257,9 +268,7 @@ fn check_config_names_a_missing_file() {
 #[test]
 fn run_with_a_bad_config_exits_78_naming_the_fields() {
     let tmp = tempfile::tempdir().unwrap();
-    let bad = tmp.path().join("bad.toml");
-    std::fs::write(&bad, BAD_TOML).unwrap();
-    let o = avsepd_run(&[OsStr::new("run"), OsStr::new("--config"), bad.as_os_str()]);
+    let o = run_config(tmp.path(), "bad.toml", BAD_TOML);
     assert_eq!(o.code, EX_CONFIG, "{}", o.dump());
     o.assert_names(&BAD_FIELDS);
 }
@@ -469,20 +478,14 @@ fn bad_durations_and_ports_are_refused_naming_the_flag() {
 fn run_names_a_configured_onnxruntime_library_that_is_missing() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("no-such-libonnxruntime.so");
-    let config = tmp.path().join("ort.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let o = run_config(
+        tmp.path(),
+        "ort.toml",
+        &format!(
             "[daemon]\nonnxruntime_library = \"{}\"\n\n[streams.door]\nurl = \"rtsp://127.0.0.1:9/x\"\n",
             missing.display()
         ),
-    )
-    .unwrap();
-    let o = avsepd_run(&[
-        OsStr::new("run"),
-        OsStr::new("--config"),
-        config.as_os_str(),
-    ]);
+    );
     assert_ne!(o.code, 0, "{}", o.dump());
     o.assert_names(&["daemon.onnxruntime_library", &missing.display().to_string()]);
 }
@@ -505,21 +508,15 @@ fn separate_fails_cleanly_when_the_recording_cannot_be_written() {
 fn run_names_an_rtp_host_that_does_not_resolve() {
     // udpsink would drop every packet for it without a word: the daemon must refuse to start.
     let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("dns.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let o = run_config(
+        tmp.path(),
+        "dns.toml",
+        &format!(
             "[egress]\nrtp_host = \"no-such-host.invalid\"\nsdp_dir = \"{}\"\n\n[streams.door]\nurl = \"{}\"\n",
             tmp.path().display(),
             repo().join("demo/demo.mp4").display()
         ),
-    )
-    .unwrap();
-    let o = avsepd_run(&[
-        OsStr::new("run"),
-        OsStr::new("--config"),
-        config.as_os_str(),
-    ]);
+    );
     assert_ne!(o.code, 0, "{}", o.dump());
     o.assert_names(&["egress.rtp_host", "no-such-host.invalid"]);
 }

@@ -220,33 +220,67 @@ fn write_clip(path: &std::path::Path, video_frames: u32, audio_ms: u32) {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
-/// A daemon config for one local clip (`stream` named "clip"), L16 out, no overlay, no vision.
-fn clip_config(
-    dir: &std::path::Path,
-    clip: &std::path::Path,
-    reconnect: &str,
-) -> (std::path::PathBuf, SocketAddr) {
-    let api = free_tcp_addr();
-    let base = free_udp_ports(102);
-    let config = dir.join("avsepd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[daemon]\nlisten = \"{api}\"\n\n[egress]\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\noverlay = false\n\n\
-             [vision]\nenabled = false\n\n[reconnect]\n{reconnect}\n\n\
-             [streams.clip]\nurl = \"{url}\"\nbase_port = {base}\n",
-            sdp = dir.display(),
-            url = clip.display(),
-        ),
-    )
-    .unwrap();
-    (config, api)
+/// The daemon on one source (stream "clip": L16 out, no overlay, no vision), with its /metrics
+/// and its log; `stop` ends it with SIGTERM.
+struct ClipDaemon {
+    api: SocketAddr,
+    daemon: Daemon,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    _dir: tempfile::TempDir,
 }
 
-/// One series of the "clip" stream from /metrics (NaN while the API does not answer).
-fn clip_metric(api: SocketAddr, series: &str) -> f64 {
-    let m = http_get(api, "/metrics").map(|r| r.1).unwrap_or_default();
-    metric(&m, &format!("{series}{{stream=\"clip\"}}"))
+impl ClipDaemon {
+    /// `reconnect`: the lines of the [reconnect] table; `stream`: more lines of the stream's.
+    fn start(dir: tempfile::TempDir, url: &str, reconnect: &str, stream: &str) -> ClipDaemon {
+        let api = free_tcp_addr();
+        let base = free_udp_ports(102);
+        let config = dir.path().join("avsepd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[daemon]\nlisten = \"{api}\"\n\n[egress]\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\noverlay = false\n\n\
+                 [vision]\nenabled = false\n\n[reconnect]\n{reconnect}\n\n\
+                 [streams.clip]\nurl = \"{url}\"\nbase_port = {base}\n{stream}",
+                sdp = dir.path().display(),
+            ),
+        )
+        .unwrap();
+        let (daemon, log) = spawn_daemon(&config);
+        ClipDaemon {
+            api,
+            daemon,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The daemon on a clip made by [`write_clip`].
+    fn on_clip(video_frames: u32, audio_ms: u32, reconnect: &str) -> ClipDaemon {
+        init();
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("clip.mkv");
+        write_clip(&clip, video_frames, audio_ms);
+        let url = clip.display().to_string();
+        ClipDaemon::start(dir, &url, reconnect, "")
+    }
+
+    /// One series of the stream from /metrics (NaN while the API does not answer).
+    fn metric(&self, series: &str) -> f64 {
+        let m = http_get(self.api, "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default();
+        metric(&m, &format!("{series}{{stream=\"clip\"}}"))
+    }
+
+    fn logged(&self, what: &str) -> bool {
+        self.log.lock().unwrap().contains(what)
+    }
+
+    /// SIGTERM; the exit status and the whole log.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let (status, _, _) = sigterm_and_wait(&mut self.daemon, Duration::from_secs(10));
+        (status, self.log.lock().unwrap().clone())
+    }
 }
 
 /// A source that comes back within a second (a 2 s file that ends and is restarted after 300 ms):
@@ -255,29 +289,22 @@ fn clip_metric(api: SocketAddr, series: &str) -> f64 {
 /// re-anchored instead, and every session's audio still goes out.
 #[test]
 fn short_outages_are_not_back_filled() {
-    init();
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("short.mkv");
-    write_clip(&clip, 50, 2000);
-    let (config, api) = clip_config(
-        dir.path(),
-        &clip,
+    let d = ClipDaemon::on_clip(
+        50,
+        2000,
         "initial_backoff_ms = 300\nmax_backoff_ms = 300\njitter_percent = 0",
     );
-    let (mut daemon, log) = spawn_daemon(&config);
-    let get = |series: &str| clip_metric(api, series);
     // Three returns of the source (each session 2 s, then 300 ms away).
     let back = wait_until(Duration::from_secs(90), || {
-        get("avsepd_recoveries_total") >= 3.0
+        d.metric("avsepd_recoveries_total") >= 3.0
     });
     let (gap, audio_in, audio_out) = (
-        get("avsepd_audio_gap_samples_total"),
-        get("avsepd_audio_in_samples_total"),
-        get("avsepd_audio_out_samples_total"),
+        d.metric("avsepd_audio_gap_samples_total"),
+        d.metric("avsepd_audio_in_samples_total"),
+        d.metric("avsepd_audio_out_samples_total"),
     );
     eprintln!("gap {gap} samples, in {audio_in}, out {audio_out}");
-    let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
-    let stderr = log.lock().unwrap().clone();
+    let (status, stderr) = d.stop();
     assert!(back, "the source did not come back 3 times\n{stderr}");
     assert!(status.success(), "{status}\n{stderr}");
     // Three whole sessions of 2 s went in and out (nominally 96 000 samples; a little margin for
@@ -299,30 +326,17 @@ fn short_outages_are_not_back_filled() {
 #[test]
 fn a_camera_whose_audio_dies_is_restarted() {
     let camera = LiveRtspCamera::start();
-    let dir = tempfile::tempdir().unwrap();
-    let api = free_tcp_addr();
-    let base = free_udp_ports(102);
-    let config = dir.path().join("avsepd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[daemon]\nlisten = \"{api}\"\n\n[egress]\nsdp_dir = \"{sdp}\"\naudio_codec = \"l16\"\noverlay = false\n\n\
-             [vision]\nenabled = false\n\n\
-             [reconnect]\nstall_timeout_ms = 1500\ninitial_backoff_ms = 300\nmax_backoff_ms = 2000\njitter_percent = 0\n\n\
-             [streams.clip]\nurl = \"{url}\"\ntransport = \"tcp\"\nbase_port = {base}\n",
-            sdp = dir.path().display(),
-            url = camera.url,
-        ),
-    )
-    .unwrap();
-    let (mut daemon, log) = spawn_daemon(&config);
-    let audio_in = || clip_metric(api, "avsepd_audio_in_samples_total");
+    let d = ClipDaemon::start(
+        tempfile::tempdir().unwrap(),
+        &camera.url,
+        "stall_timeout_ms = 1500\ninitial_backoff_ms = 300\nmax_backoff_ms = 2000\njitter_percent = 0",
+        "transport = \"tcp\"\n",
+    );
+    let audio_in = || d.metric("avsepd_audio_in_samples_total");
     let flowing = wait_until(Duration::from_secs(30), || audio_in() >= 16_000.0);
     let cut = camera.cut_audio();
     // The first restart, then a second one of a session whose audio never came.
-    let restarted = wait_until(Duration::from_secs(30), || {
-        log.lock().unwrap().contains("\"attempt\":2")
-    });
+    let restarted = wait_until(Duration::from_secs(30), || d.logged("\"attempt\":2"));
     camera.restore_audio();
     let at_restore = audio_in();
     let resumed = wait_until(Duration::from_secs(30), || {
@@ -332,8 +346,7 @@ fn a_camera_whose_audio_dies_is_restarted() {
         "audio cut in {cut} media; {at_restore} samples when restored, now {}",
         audio_in()
     );
-    let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
-    let stderr = log.lock().unwrap().clone();
+    let (status, stderr) = d.stop();
     for line in stderr
         .lines()
         .filter(|l| l.contains("reconnecting") || l.contains("flows"))
@@ -361,24 +374,18 @@ fn a_camera_whose_audio_dies_is_restarted() {
 /// its end, and only then starts again.
 #[test]
 fn a_file_with_a_short_audio_track_plays_to_its_end() {
-    init();
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("short-audio.mkv");
-    write_clip(&clip, 250, 2000);
-    let (config, api) = clip_config(
-        dir.path(),
-        &clip,
+    let d = ClipDaemon::on_clip(
+        250,
+        2000,
         "stall_timeout_ms = 1500\ninitial_backoff_ms = 300\nmax_backoff_ms = 300\njitter_percent = 0",
     );
-    let (mut daemon, log) = spawn_daemon(&config);
     let started = Instant::now();
     let restarted = wait_until(Duration::from_secs(40), || {
-        clip_metric(api, "avsepd_recoveries_total") >= 1.0
+        d.metric("avsepd_recoveries_total") >= 1.0
     });
     let after = started.elapsed();
-    let frames = clip_metric(api, "avsepd_video_in_frames_total");
-    let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
-    let stderr = log.lock().unwrap().clone();
+    let frames = d.metric("avsepd_video_in_frames_total");
+    let (status, stderr) = d.stop();
     eprintln!("restarted after {after:?}, {frames} frames");
     assert!(restarted, "never restarted\n{stderr}");
     assert!(!stderr.contains("while its video flows"), "{stderr}");
@@ -392,23 +399,18 @@ fn a_file_with_a_short_audio_track_plays_to_its_end() {
 /// hold its last ~60 ms (the unfinished chunk and the iSTFT's delay) until the source returns.
 #[test]
 fn the_end_of_a_session_goes_out_before_the_source_returns() {
-    init();
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("short.mkv");
-    write_clip(&clip, 50, 2000);
-    let (config, api) = clip_config(
-        dir.path(),
-        &clip,
+    let d = ClipDaemon::on_clip(
+        50,
+        2000,
         "initial_backoff_ms = 4000\nmax_backoff_ms = 4000\njitter_percent = 0",
     );
-    let (mut daemon, log) = spawn_daemon(&config);
     let ended = wait_until(Duration::from_secs(30), || {
-        clip_metric(api, "avsepd_reconnects_total") >= 1.0
+        d.metric("avsepd_reconnects_total") >= 1.0
     });
     let counts = || {
         (
-            clip_metric(api, "avsepd_audio_in_samples_total"),
-            clip_metric(api, "avsepd_audio_out_samples_total"),
+            d.metric("avsepd_audio_in_samples_total"),
+            d.metric("avsepd_audio_out_samples_total"),
         )
     };
     // Within the 4 s wait: every sample taken in has gone out.
@@ -417,10 +419,9 @@ fn the_end_of_a_session_goes_out_before_the_source_returns() {
         o >= i
     });
     let (audio_in, audio_out) = counts();
-    let reconnects = clip_metric(api, "avsepd_reconnects_total");
+    let reconnects = d.metric("avsepd_reconnects_total");
     eprintln!("in {audio_in}, out {audio_out} while waiting to reconnect");
-    let (status, _, _) = sigterm_and_wait(&mut daemon, Duration::from_secs(10));
-    let stderr = log.lock().unwrap().clone();
+    let (status, stderr) = d.stop();
     assert!(ended, "the clip never ended\n{stderr}");
     assert!(audio_in >= 30_000.0, "{audio_in} samples in\n{stderr}");
     assert_eq!(reconnects, 1.0, "the source came back before the check");
