@@ -113,24 +113,24 @@ impl Fleet {
                     .iter()
                     .any(|(n, f)| **n == m.stream.spec.name && *f == m.fingerprint)
         };
+        let new: Vec<_> = wanted
+            .iter()
+            .filter(|(name, _)| {
+                !self
+                    .members
+                    .iter()
+                    .any(|m| m.stream.spec.name == **name && untouched(m))
+            })
+            .collect();
+        if !new.is_empty() {
+            common::check_rtp_host(&cfg.egress.rtp_host)
+                .map_err(|e| e.context("keeping the running config"))?;
+        }
         let mut to_start = Vec::new();
-        let mut host_checked = false;
-        for (name, fp) in &wanted {
-            let kept = self
-                .members
-                .iter()
-                .any(|m| m.stream.spec.name == **name && untouched(m));
-            if !kept {
-                if !host_checked {
-                    common::check_rtp_host(&cfg.egress.rtp_host)
-                        .map_err(|e| e.context("keeping the running config"))?;
-                    host_checked = true;
-                }
-                let spec = common::live_spec(cfg, name, &cfg.streams[*name]).map_err(|e| {
-                    e.context(format!("stream `{name}`: keeping the running config"))
-                })?;
-                to_start.push((spec, fp.clone()));
-            }
+        for (name, fp) in new {
+            let spec = common::live_spec(cfg, name, &cfg.streams[*name])
+                .map_err(|e| e.context(format!("stream `{name}`: keeping the running config")))?;
+            to_start.push((spec, fp.clone()));
         }
         let mut keep = Vec::new();
         for mut m in std::mem::take(&mut self.members) {

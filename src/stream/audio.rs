@@ -188,14 +188,12 @@ impl AudioThread {
                     .audio_overlap_samples
                     .fetch_add(n as u64, Ordering::Relaxed);
             }
-            Placement::Resync if chunk.session_start => {
-                tracing::debug!(stream = %self.name, "source back: timeline re-anchored past the time it was away");
-                self.counters
-                    .discontinuities
-                    .fetch_add(1, Ordering::Relaxed);
-            }
             Placement::Resync => {
-                tracing::warn!(stream = %self.name, "audio discontinuity: timeline re-anchored");
+                if chunk.session_start {
+                    tracing::debug!(stream = %self.name, "source back: timeline re-anchored past the time it was away");
+                } else {
+                    tracing::warn!(stream = %self.name, "audio discontinuity: timeline re-anchored");
+                }
                 self.counters
                     .discontinuities
                     .fetch_add(1, Ordering::Relaxed);
@@ -302,26 +300,20 @@ impl AudioThread {
     /// The source went away (a reconnect waits): pad with silence until every sample taken so
     /// far has come out of the iSTFT (the unfinished 40 ms chunk and the 22 ms delay) and out of
     /// the outputs' payloaders, so the end of a session goes out now and not a whole outage late
-    /// with the next input. The pad
-    /// is on the timeline (the next session re-anchors it, `place_session_start`: the outage is
-    /// longer than the pad, at least the 100 ms this waits plus the backoff), not counted as a
-    /// gap.
+    /// with the next input. The pad is on the timeline (the next session re-anchors it,
+    /// `place_session_start`: the outage is longer than the pad, at least the 100 ms this waits
+    /// plus the backoff), not counted as a gap.
     fn flush_tail(&mut self) -> Result<()> {
         if self.aligner.t0().is_none() {
             return Ok(());
         }
-        // One chunk more than the iSTFT needs: the RTP payloader and the Opus encoder hold a
-        // partial packet (up to 600 samples at the default MTU, a 20 ms frame plus look-ahead)
-        // until more samples come; 40 ms of silence pushes the real audio out of them.
-        let target = self.samples_in + (STFT_ISTFT_DELAY + CHUNK_SAMPLES) as u64;
         // The pad is made now: its latency counts from here.
         self.latency
             .mark_input(self.aligner.next_pts(), Instant::now());
-        let mut pad = 0;
-        while self.produced < target {
-            self.push_sample(0.0)?;
-            pad += 1;
-        }
+        // One chunk more than the iSTFT needs: the RTP payloader and the Opus encoder hold a
+        // partial packet (up to 600 samples at the default MTU, a 20 ms frame plus look-ahead)
+        // until more samples come; 40 ms of silence pushes the real audio out of them.
+        let pad = self.pad_until(self.samples_in + (STFT_ISTFT_DELAY + CHUNK_SAMPLES) as u64)?;
         self.aligner.advance(pad);
         Ok(())
     }
@@ -333,10 +325,18 @@ impl AudioThread {
         }
         let real = self.samples_in;
         self.real_in = Some(real);
-        while self.produced < real + STFT_ISTFT_DELAY as u64 {
-            self.push_sample(0.0)?;
-        }
+        self.pad_until(real + STFT_ISTFT_DELAY as u64)?;
         Ok(())
+    }
+
+    /// Push silence until `produced` output samples have come out; how many were pushed.
+    fn pad_until(&mut self, produced: u64) -> Result<u64> {
+        let mut pushed = 0;
+        while self.produced < produced {
+            self.push_sample(0.0)?;
+            pushed += 1;
+        }
+        Ok(pushed)
     }
 
     /// Input samples that came from the source (not flush padding).

@@ -425,38 +425,34 @@ impl Stream {
             })
     }
 
+    /// Remember which tracks the source has: one that this session delivered or its decoder
+    /// listed. Sticky across sessions on purpose: rtspsrc adds a pad only when that stream's
+    /// first packet arrives, so a session whose audio never comes may never list it.
+    fn note_tracks(&self, audio: &TrackWatch, video: &TrackWatch) {
+        let c = &self.ingest_counters;
+        for (t, listed, has) in [
+            (audio, &c.has_audio, &self.has_track[0]),
+            (video, &c.has_video, &self.has_track[1]),
+        ] {
+            if t.flowed() || listed.load(Ordering::Relaxed) {
+                has.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Each track with whether it is expected to deliver now: its branch is open (no EOS, not
-    /// absent from this session's source) and the stream is known to have it: some session of
-    /// it delivered or listed the track. Sticky across sessions on purpose: rtspsrc adds a pad
-    /// only when that stream's first packet arrives, so a session whose audio never comes may
-    /// never list it.
+    /// absent from this session's source) and the stream is known to have it
+    /// ([`Self::note_tracks`]).
     fn expected_tracks<'a>(
         &self,
         ingest: &Ingest,
         audio: &'a TrackWatch,
         video: &'a TrackWatch,
     ) -> [(&'a TrackWatch, bool, &'static str); 2] {
-        let c = &self.ingest_counters;
-        let (has_audio, has_video) = (&self.has_track[0], &self.has_track[1]);
-        for (t, listed, has) in [
-            (audio, &c.has_audio, has_audio),
-            (video, &c.has_video, has_video),
-        ] {
-            if t.flowed() || listed.load(Ordering::Relaxed) {
-                has.store(true, Ordering::Relaxed);
-            }
-        }
+        let has = |i: usize| self.has_track[i].load(Ordering::Relaxed);
         [
-            (
-                audio,
-                ingest.audio_open() && has_audio.load(Ordering::Relaxed),
-                "audio",
-            ),
-            (
-                video,
-                ingest.video_open() && has_video.load(Ordering::Relaxed),
-                "video",
-            ),
+            (audio, ingest.audio_open() && has(0), "audio"),
+            (video, ingest.video_open() && has(1), "video"),
         ]
     }
 
@@ -539,20 +535,22 @@ impl Stream {
                     self.set_state(StreamState::Running, None);
                 }
             }
+            if let Some(waited) = stalled(flowing, now - last_progress, spec.stall_timeout) {
+                return self.quiet_source(ingest, None, flowing, waited);
+            }
+            self.note_tracks(&audio, &video);
             // Every expected track delivered: the next failure starts the backoff afresh. Not
             // before: a camera whose audio stays dead would otherwise be restarted at the
             // shortest backoff for ever.
-            if !healthy
+            if flowing
+                && !healthy
                 && self
                     .expected_tracks(ingest, &audio, &video)
                     .iter()
                     .all(|(t, expected, _)| t.flowed() || !expected)
-                && flowing
             {
                 healthy = true;
                 *attempt = 0;
-            } else if let Some(waited) = stalled(flowing, now - last_progress, spec.stall_timeout) {
-                return self.quiet_source(ingest, None, flowing, waited);
             }
             if flowing && let Some(end) = self.dead_track(ingest, &audio, &video, now) {
                 return end;
