@@ -1,6 +1,6 @@
 """Dynamic mixing on the training device (train.mix_on_device = true): the GPU recipe's batches.
 
-`train.UnitPool` mixes in numpy, one example at a time, in loader processes. On a GPU that is the
+`mixing.UnitPool` mixes in numpy, one example at a time, in loader processes. On a GPU that is the
 bottleneck: a batch of 128 AV examples takes ~0.25 s of one core to mix and ~47 MB to pickle across
 a pipe, while the model's step takes tens of milliseconds. `DeviceUnitPool` keeps every training
 unit (a face's source and its mouth ROIs) on the device once and mixes whole batches with tensor
@@ -29,7 +29,7 @@ from .signal import SAMPLE_RATE
 
 
 class DeviceUnitPool:
-    """The units of a `train.UnitPool` (its unit numbering, voices, talking/silent split and
+    """The units of a `mixing.UnitPool` (its unit numbering, voices, talking/silent split and
     ranges), copied to `device` once."""
 
     def __init__(self, pool, device: str = "cpu"):

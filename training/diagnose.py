@@ -18,7 +18,7 @@ from . import signal as S
 from .config import data_dir
 from .onnx_run import PAD
 from .synth.scene import load_shards
-from .train import load_model
+from .model_setup import load_model
 
 
 def diagnose(cfg: dict, split: str = "test") -> dict:

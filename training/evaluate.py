@@ -16,7 +16,7 @@ Audio-only baseline (2 outputs, no face input): each talking source is scored ag
 that the BEST assignment of outputs to sources gives it (an oracle permutation, which the daemon
 could not know: the baseline's figures are an upper bound for it). In 3-talker scenes the third
 voice gets no output and is scored with the mixture itself (SI-SDRi 0 dB).
-Scores cover the final part of each clip: all but its last 352 samples (training/train.py
+Scores cover the final part of each clip: all but its last 352 samples (training/torch_signal.py
 `final_part`: a stream never outputs those before the next frames arrive).
 Results are broken down by the number of talkers (1 = speech + noise only) and, in 2-talker
 scenes, by the scene's speech-to-noise ratio (the SNR plot) and by face (`si_sdri_2spk_by_face`:

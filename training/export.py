@@ -20,7 +20,7 @@ import torch
 from .config import run_dir
 from .model import CHUNK_FRAMES, N_BINS, ROI_SIZE, count_params, flops_per_second
 from .onnx_run import EXPECTED_META
-from .train import load_model
+from .model_setup import load_model
 
 PARITY_TOL = 1e-4
 

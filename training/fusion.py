@@ -171,7 +171,7 @@ def load_members(cfg: dict) -> tuple[Separator, Separator]:
     """The (AV, audio-only) members of a fused config: [fuse] av / audio = the run names
     (training/runs/<name>/model.pt), in eval mode."""
     from .config import ROOT
-    from .train import make_model
+    from .model_setup import make_model
 
     f = cfg.get("fuse", {})
     members = []

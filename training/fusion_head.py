@@ -10,9 +10,9 @@ Its inputs per chunk: per band the log energies of the AV estimate, both baselin
 mixture, the cosines between the AV estimate and each output, the running cosine difference, and
 the face's visual features from the AV model's (frozen) encoder, of the newest ROI (with
 look-ahead the chunk being fused is L calls old; the members saw those ROIs too).
-Training: the AV loss of train.py (SI-SDR of talking faces, energy of silent ones) on the same
-dynamic mixtures; the baseline's two outputs are swapped at random per example, so that the head
-cannot rely on an order the baseline does not have.
+Training: the AV loss of training/losses.py (SI-SDR of talking faces, energy of silent ones) on
+the same dynamic mixtures; the baseline's two outputs are swapped at random per example, so that
+the head cannot rely on an order the baseline does not have.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class LearnedFusedSeparator(MemberPair):
         return (mask, *out, sums, hstate.transpose(0, 1))
 
     def forward_parts(self, mix: torch.Tensor, rois: torch.Tensor, swap: torch.Tensor | None = None):
-        """Whole signal (train.py's AV interface): (fused mask [B, 2, T, F], None, None).
+        """Whole signal (the training loop's AV interface): (fused mask [B, 2, T, F], None, None).
         swap [B] bool: exchange the baseline's two outputs of those examples (training)."""
         B, n, L = mix.shape[0], mix.shape[2] // CHUNK_FRAMES, self.lookahead
         with torch.no_grad():

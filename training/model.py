@@ -42,7 +42,7 @@ a per-frame head weighs (mask 0, mask 1, nothing) for this face with a softmax; 
 returns one mask. Training adds a permutation-invariant term on the two internal masks against
 (the face's voice, the rest of the mixture), so the separator learns to split voices from the
 first step, whether or not the face has yet been understood; the face only has to learn which
-output is its own. It starts from an audio-only model's weights (train.init_select).
+output is its own. It starts from an audio-only model's weights (model_setup.init_select).
 The audio-only baseline ("audio") cannot know which voice a face has, so it separates blindly:
 the same encoders and GRU (input H: no visual features), and a decoder with TWO complex masks,
 trained with permutation-invariant training (best assignment of its 2 outputs to the 2 voices).

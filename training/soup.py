@@ -45,7 +45,7 @@ def _member_weights(cfg: dict, member: dict, kind: str, make_model) -> tuple[dic
 
 
 def soup(cfg: dict, log=print) -> Path:
-    from .train import make_model
+    from .model_setup import make_model
 
     members = cfg.get("soup", {}).get("members")
     if not members:

@@ -96,7 +96,7 @@ def test_budget():
 
 
 def test_make_model_dispatch():
-    from training.train import make_model
+    from training.model_setup import make_model
 
     m = make_model({"model": {"arch": "dualpath", "kind": "audio", "dim": 16, "blocks": 1}})
     assert isinstance(m, BandSeparator) and m.kind == "audio" and m.blocks_n == 1
@@ -144,7 +144,7 @@ def test_av_starts_as_its_audio_only_source_and_reads_mouths_from_an_onnx_file(t
     pytest.importorskip("onnxruntime")
     from training.export import export_model
     from training.model import Separator
-    from training.train import init_dualpath
+    from training.model_setup import init_dualpath
 
     audio = _model("audio", False)
     av = BandSeparator("av", dim=16, blocks=2, visual_dim=8, select=True).eval()
@@ -180,7 +180,7 @@ def test_an_exported_file_restores_every_weight(kind, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from training.export import export_model
-    from training.train import init_dualpath
+    from training.model_setup import init_dualpath
 
     src = _model(kind, kind == "av")
     with torch.no_grad():  # trained-like: no two tensors equal (the exporter merges equal constants)

@@ -168,7 +168,7 @@ def test_select_starts_as_the_audio_only_separator():
     """train.init_select: the select model's internal masks are the audio-only model's, and its
     mask for a face is a third of their sum, until training moves the GRU's visual columns and
     the selection head away from zero."""
-    from training.train import init_select
+    from training.model_setup import init_select
 
     torch.manual_seed(0)
     au, av = _model("audio", post=2), _model("av", post=2)
@@ -218,7 +218,8 @@ def test_onnx_export_parity(kind, layers, post, select, band, norm, look, tmp_pa
     # the numpy/ONNX Runtime streaming runner (what CI and `make eval` use) agrees with PyTorch on
     # whole signals
     from training.onnx_run import OnnxSeparator
-    from training.train import estimates_time, forward_batch
+    from training.losses import forward_batch
+    from training.torch_signal import estimates_time
 
     g = torch.Generator().manual_seed(3)
     mix = torch.randn(2, 640 * 6, generator=g, dtype=torch.float64).float() * 0.1

@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from training import mixing as MX  # noqa: E402
+from training import model_setup as MS  # noqa: E402
 from training import train as T  # noqa: E402
 from training.export import export_model  # noqa: E402
 from training.onnx_import import OnnxImportError, import_onnx  # noqa: E402
@@ -26,7 +28,7 @@ def _cfg(kind: str, **model) -> dict:
 def _trained_like(cfg: dict, seed: int) -> torch.nn.Module:
     """A model whose every parameter is random (not the init's zeros and ones), as trained ones are."""
     torch.manual_seed(seed)
-    m = T.make_model(cfg)
+    m = MS.make_model(cfg)
     with torch.no_grad():
         for p in m.parameters():
             p.normal_(0.0, 0.3)
@@ -61,20 +63,20 @@ def test_import_refuses_another_configuration_naming_the_file(tmp_path):
     export_model(_trained_like(cfg, 0), cfg, tmp_path / "src.onnx")
     other = _cfg("av", hidden=80)
     with pytest.raises(OnnxImportError, match=r"src\.onnx.*another configuration"):
-        import_onnx(T.make_model(other), other, tmp_path / "src.onnx")
+        import_onnx(MS.make_model(other), other, tmp_path / "src.onnx")
     audio = _cfg("audio")
     with pytest.raises(OnnxImportError, match=r"src\.onnx"):
-        import_onnx(T.make_model(audio), audio, tmp_path / "src.onnx")
+        import_onnx(MS.make_model(audio), audio, tmp_path / "src.onnx")
 
 
 def test_import_refuses_missing_and_corrupt_files(tmp_path):
     cfg = _cfg("audio")
     with pytest.raises(FileNotFoundError, match="nothere.onnx"):
-        import_onnx(T.make_model(cfg), cfg, tmp_path / "nothere.onnx")
+        import_onnx(MS.make_model(cfg), cfg, tmp_path / "nothere.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08\x07garbage" * 100)
     with pytest.raises(OnnxImportError, match=r"bad\.onnx"):
-        import_onnx(T.make_model(cfg), cfg, bad)
+        import_onnx(MS.make_model(cfg), cfg, bad)
 
 
 def test_init_weights_takes_the_onnx_file_of_its_kind(tmp_path):
@@ -87,7 +89,7 @@ def test_init_weights_takes_the_onnx_file_of_its_kind(tmp_path):
         # both keys set: each kind picks its own; init_from (a run directory) is not consulted
         t = {"init_from_onnx": str(tmp_path / "av.onnx"), "init_from_onnx_audio": str(tmp_path / f"{kind}.onnx"),
              "init_from": "no-such-run"} if kind == "audio" else {key: str(tmp_path / "av.onnx"), "init_from": "no-such-run"}
-        T.init_weights(dst, t, cfg, "cpu", logs.append)
+        MS.init_weights(dst, t, cfg, "cpu", logs.append)
         assert torch.equal(dst.state_dict()["head.weight"], src.state_dict()["head.weight"])
     assert any("imported from" in m and "av.onnx" in m for m in logs)
     assert any("imported from" in m and "audio.onnx" in m for m in logs)
@@ -98,11 +100,11 @@ def test_a_pinned_sha256_refuses_another_file(tmp_path):
     export_model(_trained_like(cfg, 0), cfg, tmp_path / "a.onnx")
     t = {"init_from_onnx_audio": str(tmp_path / "a.onnx"), "init_from_onnx_audio_sha256": "0" * 64}
     with pytest.raises(OnnxImportError, match=r"a\.onnx: sha256 .* pins 0{64}"):
-        T.init_weights(T.make_model(cfg), t, cfg, "cpu", print)
+        MS.init_weights(MS.make_model(cfg), t, cfg, "cpu", print)
     import hashlib
 
     t["init_from_onnx_audio_sha256"] = hashlib.sha256((tmp_path / "a.onnx").read_bytes()).hexdigest()
-    T.init_weights(T.make_model(cfg), t, cfg, "cpu", print)
+    MS.init_weights(MS.make_model(cfg), t, cfg, "cpu", print)
 
 
 # --- python -m training soup (training/soup.py): weight averages of runs and exported files ---
@@ -169,6 +171,7 @@ def test_train_refuses_a_wrong_start_file_before_loading_data(tmp_path, monkeypa
     monkeypatch.setattr(T, "run_dir", lambda cfg: tmp_path / "runs" / cfg["name"])
     # no data anywhere under this name: the run must stop on the file before it looks for data
     monkeypatch.setattr(T, "data_dir", lambda cfg: tmp_path / "no-data")
+    monkeypatch.setattr(MX, "data_dir", lambda cfg: tmp_path / "no-data")
     cfg_path = tmp_path / "c.toml"
     cfg_path.write_text('name = "pre"\nseed = 1\n[model]\nkind = "audio"\n[train]\n'
                         f'init_from_onnx_audio = "{tmp_path / "missing.onnx"}"\n')

@@ -9,7 +9,10 @@ torch = pytest.importorskip("torch")
 
 from training import metrics as M  # noqa: E402
 from training import signal as S  # noqa: E402
-from training import train as T  # noqa: E402
+from training import losses as L  # noqa: E402
+from training import mixing as MX  # noqa: E402
+from training import model_setup as MS  # noqa: E402
+from training import torch_signal as TS  # noqa: E402
 from training.device_mix import DeviceUnitPool  # noqa: E402
 from training.model import Separator  # noqa: E402
 
@@ -17,9 +20,9 @@ from training.model import Separator  # noqa: E402
 def test_istft_matches_numpy_reference_and_inverts():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3200, generator=g, dtype=torch.float64)
-    X = T.stft_t(x)
-    y = T.estimates_time(X, 3200)
-    ref = S.istft(X[1].numpy(), length=3200 + T.PAD)[T.PAD:]
+    X = TS.stft_t(x)
+    y = TS.estimates_time(X, 3200)
+    ref = S.istft(X[1].numpy(), length=3200 + TS.PAD)[TS.PAD:]
     assert np.max(np.abs(ref - y[1].numpy())) < 1e-6
     # all but the last 57 samples (no later frame covers them yet) come back
     assert torch.allclose(y[:, :-57], x[:, :-57], atol=1e-6)
@@ -29,7 +32,7 @@ def test_si_sdr_matches_metrics():
     rng = np.random.default_rng(0)
     s = rng.standard_normal(800)
     y = s + 0.3 * rng.standard_normal(800)
-    got = float(T.si_sdr_t(torch.from_numpy(y), torch.from_numpy(s)))
+    got = float(L.si_sdr_t(torch.from_numpy(y), torch.from_numpy(s)))
     assert got == pytest.approx(float(M.si_sdr(y, s, zero_mean=True)), abs=1e-4)
 
 
@@ -40,8 +43,8 @@ def test_pit_loss_ignores_target_order():
     tgt = torch.randn(3, 2, 1920) * 0.05
     ok = torch.ones(3, 2, dtype=torch.bool)
     with torch.no_grad():
-        a, sa = T.batch_loss(m, mix, tgt, None, ok)
-        b, sb = T.batch_loss(m, mix, tgt.flip(1), None, ok)
+        a, sa = L.batch_loss(m, mix, tgt, None, ok)
+        b, sb = L.batch_loss(m, mix, tgt.flip(1), None, ok)
     assert torch.allclose(a, b, atol=1e-5) and torch.allclose(sa, sb, atol=1e-5)
 
 
@@ -51,7 +54,7 @@ def test_av_loss_talking_and_silent():
     mix = torch.randn(2, 1920) * 0.1
     tgt = torch.stack([torch.randn(1920) * 0.05, torch.zeros(1920)])
     rois = torch.rand(2, 3, 1, 48, 48)
-    loss, sdr = T.batch_loss(m, mix, tgt, rois, torch.tensor([True, False]))
+    loss, sdr = L.batch_loss(m, mix, tgt, rois, torch.tensor([True, False]))
     assert torch.isfinite(loss) and torch.isfinite(sdr[0]) and torch.isnan(sdr[1])
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
@@ -61,9 +64,9 @@ def test_pit_pair_takes_the_better_pairing():
     g = torch.Generator().manual_seed(1)
     s0, s1 = torch.randn(2, 1600, generator=g), torch.randn(2, 1600, generator=g)
     n = 0.1 * torch.randn(2, 1600, generator=g)
-    right = T.pit_pair(s0 + n, s1 + n, s0, s1)
-    assert torch.allclose(right, T.pit_pair(s1 + n, s0 + n, s0, s1))
-    assert (right > 15).all() and (T.pit_pair(s0, s1, s0, s1) > 60).all()
+    right = L.pit_pair(s0 + n, s1 + n, s0, s1)
+    assert torch.allclose(right, L.pit_pair(s1 + n, s0 + n, s0, s1))
+    assert (right > 15).all() and (L.pit_pair(s0, s1, s0, s1) > 60).all()
 
 
 def _talking_and_silent_batch():
@@ -79,14 +82,14 @@ def test_select_loss_has_the_pit_term_for_talking_faces():
     m = Separator("av", select=True)
     mix, tgt, rois, talking = _talking_and_silent_batch()
     with torch.no_grad():
-        base, _ = T.batch_loss(m, mix, tgt, rois, talking)
-        withpit, _ = T.batch_loss(m, mix, tgt, rois, talking, pit_weight=0.5)
-        est, X, _, internal = T.forward_batch(m, mix, rois, with_aux=True)
-        yi = T.final_part(T.estimates_time(internal, mix.shape[-1]))
-        x, t = T.final_part(mix), T.final_part(tgt)
-        pit0 = T.pit_pair(yi[0:1, 0], yi[0:1, 1], t[0:1], x[0:1] - t[0:1])
+        base, _ = L.batch_loss(m, mix, tgt, rois, talking)
+        withpit, _ = L.batch_loss(m, mix, tgt, rois, talking, pit_weight=0.5)
+        est, X, _, internal = L.forward_batch(m, mix, rois, with_aux=True)
+        yi = TS.final_part(TS.estimates_time(internal, mix.shape[-1]))
+        x, t = TS.final_part(mix), TS.final_part(tgt)
+        pit0 = L.pit_pair(yi[0:1, 0], yi[0:1, 1], t[0:1], x[0:1] - t[0:1])
     assert torch.allclose(withpit, base - 0.5 * pit0.sum() / 2, atol=1e-4)
-    loss, _ = T.batch_loss(m, mix, tgt, rois, talking, aux_weight=0.5, pit_weight=0.5)
+    loss, _ = L.batch_loss(m, mix, tgt, rois, talking, aux_weight=0.5, pit_weight=0.5)
     loss.backward()
     assert m.sel.weight.grad.abs().sum() > 0 and torch.isfinite(m.head.weight.grad).all()
 
@@ -100,14 +103,14 @@ def test_distillation_adds_the_teacher_term_and_trains_only_the_student():
         p_.requires_grad_(False)
     mix, tgt, rois, talking = _talking_and_silent_batch()
     with torch.no_grad():
-        base, _ = T.batch_loss(m, mix, tgt, rois, talking)
-        with_t, _ = T.batch_loss(m, mix, tgt, rois, talking, teacher=teacher, distill_weight=0.7)
-        y = T.final_part(T.estimates_time(T.forward_batch(m, mix, rois)[0], mix.shape[-1]))
-        yt = T.final_part(T.estimates_time(T.forward_batch(teacher, mix, rois)[0], mix.shape[-1]))
-        d = T.si_sdr_t(y, yt)
+        base, _ = L.batch_loss(m, mix, tgt, rois, talking)
+        with_t, _ = L.batch_loss(m, mix, tgt, rois, talking, teacher=teacher, distill_weight=0.7)
+        y = TS.final_part(TS.estimates_time(L.forward_batch(m, mix, rois)[0], mix.shape[-1]))
+        yt = TS.final_part(TS.estimates_time(L.forward_batch(teacher, mix, rois)[0], mix.shape[-1]))
+        d = L.si_sdr_t(y, yt)
     assert torch.allclose(with_t, base - 0.7 * d[0] / 2, atol=1e-4)
     assert abs(float(with_t - base)) > 1e-3  # the term is there (two different random models)
-    loss, _ = T.batch_loss(m, mix, tgt, rois, talking, teacher=teacher, distill_weight=0.7)
+    loss, _ = L.batch_loss(m, mix, tgt, rois, talking, teacher=teacher, distill_weight=0.7)
     loss.backward()
     assert m.head.weight.grad.abs().sum() > 0
     assert all(p_.grad is None for p_ in teacher.parameters())
@@ -116,10 +119,10 @@ def test_distillation_adds_the_teacher_term_and_trains_only_the_student():
 def test_distillation_config_errors_name_the_culprit(tmp_path):
     cfg = {"name": "x", "train": {"distill_from": "no-such-config.toml"}}
     with pytest.raises(FileNotFoundError, match="no-such-config.toml"):
-        T.load_teacher(cfg, "av", "cpu")
+        MS.load_teacher(cfg, "av", "cpu")
     with pytest.raises(ValueError, match="only an AV model"):
-        T.load_teacher(cfg, "audio", "cpu")
-    assert T.load_teacher({"name": "x", "train": {}}, "av", "cpu") == (None, 0.0)
+        MS.load_teacher(cfg, "audio", "cpu")
+    assert MS.load_teacher({"name": "x", "train": {}}, "av", "cpu") == (None, 0.0)
 
 
 def _fake_scenes(n_scenes=4, n=3200, T_=5, seed=0):
@@ -141,7 +144,7 @@ def _fake_scenes(n_scenes=4, n=3200, T_=5, seed=0):
 
 def test_dynamic_mixing_keeps_audio_and_mouth_in_sync():
     data = _fake_scenes()
-    pool = T.UnitPool(data, {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]})
+    pool = MX.UnitPool(data, {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]})
     rng = np.random.default_rng(1)
     mix, tgt, rois, talking = pool.batch(rng, 32, "av", [1.0, 0.0, 0.0], p_silent=0.0)
     assert mix.shape == (32, 3200) and rois.shape == (32, 5, 1, 48, 48) and bool(talking.all())
@@ -158,7 +161,7 @@ def test_voice_warp_keeps_audio_and_mouth_in_sync():
     whose ROI says "frame k" is the frame where marker k sounds (to within the half frame that
     choosing one source frame per output frame allows)."""
     data = _fake_scenes(n=16000, T_=25)
-    pool = T.UnitPool(data, {}, voice_warp=(0.85, 1.15))
+    pool = MX.UnitPool(data, {}, voice_warp=(0.85, 1.15))
     a, r = data["sources"][0, 0], data["rois"][0, 0]
     same_a, same_r = pool.warp(a, r, 1.0)
     np.testing.assert_allclose(same_a, a, atol=1e-6)
@@ -183,9 +186,9 @@ def test_voice_warp_changes_only_the_voices():
     """With a factor range of [1, 1] the batches are exactly those without the warp: the factors
     come from their own generator, not the one that draws units, shifts, gains and noise."""
     data = _fake_scenes(n=16000, T_=25)
-    plain = T.UnitPool(data, {"snr_db": [10.0, 10.0]})
-    unit = T.UnitPool(data, {"snr_db": [10.0, 10.0]}, voice_warp=(1.0, 1.0), seed=3)
-    warped = T.UnitPool(data, {"snr_db": [10.0, 10.0]}, voice_warp=(0.9, 1.1), seed=3)
+    plain = MX.UnitPool(data, {"snr_db": [10.0, 10.0]})
+    unit = MX.UnitPool(data, {"snr_db": [10.0, 10.0]}, voice_warp=(1.0, 1.0), seed=3)
+    warped = MX.UnitPool(data, {"snr_db": [10.0, 10.0]}, voice_warp=(0.9, 1.1), seed=3)
     a = plain.batch(np.random.default_rng(4), 6, "av", [0.0, 1.0, 0.0], 0.0, step=7)
     b = unit.batch(np.random.default_rng(4), 6, "av", [0.0, 1.0, 0.0], 0.0, step=7)
     c = warped.batch(np.random.default_rng(4), 6, "av", [0.0, 1.0, 0.0], 0.0, step=7)
@@ -193,15 +196,15 @@ def test_voice_warp_changes_only_the_voices():
         torch.testing.assert_close(x, y, atol=1e-6, rtol=0)
     assert not torch.allclose(a[1], c[1], atol=1e-3)
     with pytest.raises(ValueError, match="voice_warp"):
-        T.UnitPool(data, {}, voice_warp=(1.2, 0.8))
+        MX.UnitPool(data, {}, voice_warp=(1.2, 0.8))
 
 
 def test_prefetched_batches_depend_only_on_the_step():
     """train.loader_workers: worker processes mix each step's batch from that step's own seed, so
     the batches are the same for any number of workers and come back in step order."""
-    pool = T.UnitPool(_fake_scenes(), {})
+    pool = MX.UnitPool(_fake_scenes(), {})
     args = (pool, 5, 4, "av", [1.0, 1.0, 0.0], 0.2, 0)
-    one, three = T.Prefetcher(1, args, first_step=10), T.Prefetcher(3, args, first_step=10)
+    one, three = MX.Prefetcher(1, args, first_step=10), MX.Prefetcher(3, args, first_step=10)
     try:
         for step in range(10, 16):
             a, b = one.get(step), three.get(step)
@@ -215,7 +218,7 @@ def test_prefetched_batches_depend_only_on_the_step():
 
 def test_dynamic_mixing_distinct_voices_and_silent_targets():
     data = _fake_scenes(n_scenes=6)
-    pool = T.UnitPool(data, {"snr_db": [0.0, 0.0], "speaker_gain_db": [0.0, 0.0]})
+    pool = MX.UnitPool(data, {"snr_db": [0.0, 0.0], "speaker_gain_db": [0.0, 0.0]})
     rng = np.random.default_rng(2)
     mix, tgt, rois, talking = pool.batch(rng, 64, "av", [0.0, 1.0, 0.0], p_silent=0.5)
     silent = ~talking.numpy()
@@ -231,7 +234,7 @@ def test_aux_target_follows_the_next_chunk():
     tgt = torch.zeros(1, 640 * 4)
     tgt[0, 640 * 2: 640 * 3] = 1.0  # only chunk 2 is loud
     mix = tgt + 0.01
-    e = T.chunk_energy_target(tgt, mix)
+    e = L.chunk_energy_target(tgt, mix)
     assert e.shape == (1, 4)
     assert int(e[0].argmax()) == 1  # the mouth of chunk 1 announces the sound of chunk 2
     assert float(e[0, 0]) == pytest.approx(-4.0, abs=0.01)
@@ -243,8 +246,8 @@ def test_training_splits_merge_with_distinct_voices(tmp_path, monkeypatch):
         (tmp_path / split).mkdir()
         np.savez(tmp_path / split / "shard-00000.npz", mixture=d["sources"].sum(1), **d,
                  face_ids=np.array(["f"]), voice_ids=np.array(["v"]))
-    monkeypatch.setattr(T, "data_dir", lambda cfg: tmp_path)
-    data = T.load_training_data({"train": {"train_splits": ["train", "train_festival"]}})
+    monkeypatch.setattr(MX, "data_dir", lambda cfg: tmp_path)
+    data = MX.load_training_data({"train": {"train_splits": ["train", "train_festival"]}})
     assert data["sources"].shape[0] == 10
     v = data["voice_index"]
     assert (v[:, 2] == -1).all()  # silent faces keep "no voice"
@@ -255,7 +258,7 @@ def test_training_splits_merge_with_distinct_voices(tmp_path, monkeypatch):
 # --- train.mix_on_device: the same dynamic mixing as tensor ops (training/device_mix.py) ---
 
 def test_device_mixing_keeps_audio_and_mouth_in_sync():
-    pool = DeviceUnitPool(T.UnitPool(_fake_scenes(), {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]}))
+    pool = DeviceUnitPool(MX.UnitPool(_fake_scenes(), {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]}))
     gen = torch.Generator().manual_seed(1)
     mix, tgt, rois, talking = pool.batch(gen, 32, "av", [1.0, 0.0, 0.0], p_silent=0.0)
     assert mix.shape == (32, 3200) and rois.shape == (32, 5, 1, 48, 48) and bool(talking.all())
@@ -270,7 +273,7 @@ def test_device_mixing_keeps_audio_and_mouth_in_sync():
 
 def test_device_mixing_voices_silent_faces_and_snr():
     data = _fake_scenes(n_scenes=6)
-    pool = DeviceUnitPool(T.UnitPool(data, {"snr_db": [10.0, 10.0], "speaker_gain_db": [-5.0, 5.0]}))
+    pool = DeviceUnitPool(MX.UnitPool(data, {"snr_db": [10.0, 10.0], "speaker_gain_db": [-5.0, 5.0]}))
     gen = torch.Generator().manual_seed(2)
     mix, tgt, rois, talking = pool.batch(gen, 64, "av", [0.0, 1.0, 0.0], p_silent=0.5)
     silent = ~talking
@@ -297,7 +300,7 @@ def test_device_noise_matches_the_numpy_noise():
     """Unit RMS, and on average the same spectral tilt as synth.scene.coloured_noise."""
     from training.synth.scene import coloured_noise
 
-    pool = DeviceUnitPool(T.UnitPool(_fake_scenes(n=16000, T_=25), {}))
+    pool = DeviceUnitPool(MX.UnitPool(_fake_scenes(n=16000, T_=25), {}))
     x = pool.coloured_noise(torch.Generator().manual_seed(3), 400).double()
     assert torch.allclose(x.pow(2).mean(-1), torch.ones(400, dtype=torch.float64), atol=1e-4)
     rng = np.random.default_rng(3)
@@ -357,7 +360,7 @@ def test_device_voice_warp_is_the_numpy_warp():
     """train.voice_warp on the device: the same time maps as UnitPool.warp (audio by linear
     interpolation, circular; ROIs re-indexed), for factors either side of 1."""
     data = _fake_scenes(n=16000, T_=25)
-    cpu = T.UnitPool(data, {}, voice_warp=(0.88, 1.12))
+    cpu = MX.UnitPool(data, {}, voice_warp=(0.88, 1.12))
     dev = DeviceUnitPool(cpu)
     a, r = data["sources"][1, 0], data["rois"][1, 0]
     for f in (0.88, 0.97, 1.0, 1.05, 1.12):
@@ -377,7 +380,7 @@ def test_device_mixing_with_voice_warp_keeps_the_mouth_on_the_voice():
     hop = 640
     for k in range(10):
         data["sources"][:, :2, k * hop] = 10.0 * 3 ** k  # told apart after interpolation's 0.7-1.2x
-    pool = DeviceUnitPool(T.UnitPool(data, {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]},
+    pool = DeviceUnitPool(MX.UnitPool(data, {"snr_db": [100.0, 100.0], "speaker_gain_db": [0.0, 0.0]},
                                      voice_warp=(0.9, 1.1)))
     mix, tgt, rois, talking = pool.batch(torch.Generator().manual_seed(4), 32, "av", [1.0, 0.0, 0.0], p_silent=0.0)
     moved = 0
