@@ -173,7 +173,7 @@ def train(cfg: dict) -> dict:
                      ("val_si_sdri", v["si_sdri"]), ("val_si_sdri_2spk", v["si_sdri_2spk"]), ("seconds", 0.0)):
             history[k].append(x)
     t0, run = time.time() - elapsed0, []
-    t_last = time.time()
+    t_last, step_last = time.time(), start  # the ETA's yardstick: steps since the last log
     workers = int(t.get("loader_workers", 0))
     prefetch = (Prefetcher(workers, (units, cfg["seed"], bs, kind, mix_w, p_silent, cur_steps), start + 1)
                 if workers > 0 and units is not None and dev_units is None else None)
@@ -226,8 +226,8 @@ def train(cfg: dict) -> dict:
             for k, x in (("step", step), ("train_loss", tl), ("val_loss", v["loss"]),
                          ("val_si_sdri", v["si_sdri"]), ("val_si_sdri_2spk", v["si_sdri_2spk"]), ("seconds", el)):
                 history[k].append(x)
-            eta = (time.time() - t_last) / every * (steps - step)
-            t_last = time.time()
+            eta = (time.time() - t_last) / max(step - step_last, 1) * (steps - step)
+            t_last, step_last = time.time(), step
             log(f"[train] step {step}/{steps} lr {lr_at(step - 1, t):.2e} train_loss {tl:.4f} "
                 f"val_loss {v['loss']:.4f} val_si_sdri {v['si_sdri']:.2f} dB "
                 f"(2 talkers {v['si_sdri_2spk']:.2f} dB) ({el:.0f} s, ~{eta / 60:.0f} min left)")
