@@ -1,4 +1,4 @@
-"""`python -m training synth|train|soup|export|evaluate|oracle|diagnose|fit|report|bench --config training/configs/<name>.toml`."""
+"""`python -m training synth|train|soup|export|evaluate|oracle|diagnose|fit|judge|report|bench --config training/configs/<name>.toml`."""
 
 from __future__ import annotations
 
@@ -106,6 +106,26 @@ def cmd_fit(cfg: dict, args) -> int:
     return 0
 
 
+def cmd_judge(cfg: dict, args) -> int:
+    from .judge import RuleError, format_verdict, judge
+    from .onnx_run import ModelError
+
+    if not args.rule or not args.candidate:
+        print("error: judge needs --rule FILE and at least one --candidate MODEL.onnx", file=sys.stderr)
+        return 2
+    try:
+        verdict = judge(cfg, args.rule, args.candidate)
+    except (RuleError, ModelError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_verdict(verdict))
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(json.dumps(verdict, indent=1) + "\n")
+    return 0
+
+
 def cmd_report(cfg: dict, args) -> int:
     from .report import report
 
@@ -122,7 +142,8 @@ def cmd_bench(cfg: dict, args) -> int:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
-    p.add_argument("command", choices=["synth", "train", "soup", "export", "evaluate", "oracle", "diagnose", "fit", "report", "bench"])
+    p.add_argument("command", choices=["synth", "train", "soup", "export", "evaluate", "oracle", "diagnose", "fit", "judge",
+                                       "report", "bench"])
     p.add_argument("--config", default="training/configs/cpu.toml")
     p.add_argument("--splits", help="synth: comma-separated subset of the config's splits (default: all of synth.scenes)")
     p.add_argument("--replace", action="store_true",
@@ -138,7 +159,11 @@ def main(argv=None) -> int:
                    help="evaluate: the faces through other cameras (shift: training/camera_shift.py) or their "
                         "crops placed off by a detector's error (geometry: training/crop_geometry.py); for "
                         "model selection on val without the held-out faces; writes models/eval/camera/")
-    p.add_argument("--out", help="export: where to write the ONNX file (default: the run directory)")
+    p.add_argument("--out", help="export: where to write the ONNX file (default: the run directory); "
+                                  "judge: also write the verdict and figures there as JSON")
+    p.add_argument("--rule", help="judge: a shipping rule file (training/rules/*.toml)")
+    p.add_argument("--candidate", action="append",
+                   help="judge: an exported candidate model (repeat for several)")
     p.add_argument("--kind", choices=["av", "audio"],
                    help="train/soup/export/evaluate: override model.kind; the run goes to "
                         "training/runs/<name>-<kind> (same data)")
@@ -154,7 +179,8 @@ def main(argv=None) -> int:
         cfg["model"]["kind"] = args.kind
         cfg["run_name"] = f"{cfg['name']}-{args.kind}"
     return {"synth": cmd_synth, "train": cmd_train, "soup": cmd_soup, "export": cmd_export, "evaluate": cmd_evaluate,
-            "oracle": cmd_oracle, "diagnose": cmd_diagnose, "fit": cmd_fit, "report": cmd_report, "bench": cmd_bench}[args.command](cfg, args)
+            "oracle": cmd_oracle, "diagnose": cmd_diagnose, "fit": cmd_fit, "judge": cmd_judge, "report": cmd_report,
+            "bench": cmd_bench}[args.command](cfg, args)
 
 
 if __name__ == "__main__":
