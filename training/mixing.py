@@ -87,7 +87,15 @@ class UnitPool:
         """A unit read f times as fast, circularly (the unit is already a circular shift): output
         sample i is the source at i f (linear interpolation), output frame j the source frame that
         holds the middle of frame j's time span."""
-        a2 = np.interp(self._t * f, self._t, a, period=self.n).astype(np.float32)
+        # np.interp(t f, t, a, period=n) written out: the same float64 operations (so the same
+        # values, bit for bit), without its sort and copies of the sample grid (3x faster; ~100 ms
+        # of a 16-example step)
+        x = np.mod(self._t * f, self.n)
+        i0 = x.astype(np.int64)
+        i1 = i0 + 1
+        i1[i1 == self.n] = 0
+        a64 = a.astype(np.float64)
+        a2 = ((a64[i1] - a64[i0]) * (x - i0) + a64[i0]).astype(np.float32)
         idx = np.floor(self._frames * f).astype(np.int64) % self.T
         return a2, r[idx]
 

@@ -182,6 +182,19 @@ def test_voice_warp_keeps_audio_and_mouth_in_sync():
         assert float(wa[i - 1: i + 2].max()) > 0.4 * (10.0 + k)  # a one-sample spike, read between samples
 
 
+def test_voice_warp_is_numpys_periodic_interpolation_bit_for_bit():
+    """UnitPool.warp writes np.interp(t f, t, a, period=n) out for speed: the batches (and so a
+    run resumed across the change) must be exactly the same."""
+    data = _fake_scenes(n=16000, T_=25)
+    pool = MX.UnitPool(data, {}, voice_warp=(0.85, 1.15))
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal(16000).astype(np.float32)
+    t = np.arange(16000, dtype=np.float64)
+    for f in [0.85, 1.0, 1.15, 0.9999999, 1.0000001, *rng.uniform(0.85, 1.15, 50)]:
+        np.testing.assert_array_equal(pool.warp(a, data["rois"][0, 0], f)[0],
+                                      np.interp(t * f, t, a, period=16000).astype(np.float32))
+
+
 def test_voice_warp_changes_only_the_voices():
     """With a factor range of [1, 1] the batches are exactly those without the warp: the factors
     come from their own generator, not the one that draws units, shifts, gains and noise."""
