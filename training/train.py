@@ -174,6 +174,10 @@ def train(cfg: dict) -> dict:
             history[k].append(x)
     t0, run = time.time() - elapsed0, []
     t_last, step_last = time.time(), start  # the ETA's yardstick: steps since the last log
+    # between validations (500 steps: 15-25 min on a CPU) a progress line on stdout once every
+    # train.progress_seconds, not in log.txt
+    beat_every = float(t.get("progress_seconds", 60.0))
+    t_beat, step_beat = time.time(), start
     workers = int(t.get("loader_workers", 0))
     prefetch = (Prefetcher(workers, (units, cfg["seed"], bs, kind, mix_w, p_silent, cur_steps), start + 1)
                 if workers > 0 and units is not None and dev_units is None else None)
@@ -218,6 +222,11 @@ def train(cfg: dict) -> dict:
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(t.get("clip", 5.0)))
         opt.step()
         run.append(l_.item())
+        if beat_every > 0 and time.time() - t_beat >= beat_every and step % every:
+            per = (time.time() - t_beat) / (step - step_beat)
+            print(f"[train] step {step}/{steps}: {per:.2f} s per step, loss {np.mean(run):.3f} over the last "
+                  f"{len(run)}, ~{per * (steps - step) / 60:.0f} min left", flush=True)
+            t_beat, step_beat = time.time(), step
         if step % every == 0 or step == steps:
             v = val_metrics(model, val, vex, silent_weight, device=device)
             tl = float(np.mean(run))
