@@ -164,6 +164,9 @@ def main(argv=None) -> int:
     p.add_argument("--rule", help="judge: a shipping rule file (training/rules/*.toml)")
     p.add_argument("--candidate", action="append",
                    help="judge: an exported candidate model (repeat for several)")
+    p.add_argument("--threads", type=int,
+                   help="train: CPU threads, overriding train.threads (a machine setting, not part of the "
+                        "recipe: e.g. 2 for the AV run once its baseline twin has finished beside it)")
     p.add_argument("--kind", choices=["av", "audio"],
                    help="train/soup/export/evaluate: override model.kind; the run goes to "
                         "training/runs/<name>-<kind> (same data)")
@@ -175,6 +178,11 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"error: --threads {args.threads}: must be >= 1", file=sys.stderr)
+            return 2
+        cfg["train"]["threads"] = args.threads
     if args.kind and args.kind != cfg["model"].get("kind", "av"):
         cfg["model"]["kind"] = args.kind
         cfg["run_name"] = f"{cfg['name']}-{args.kind}"

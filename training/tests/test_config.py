@@ -45,3 +45,25 @@ def test_a_malformed_or_missing_config_is_named_with_exit_2(tmp_path, capsys):
     assert "bad.toml: not valid TOML" in err and "line 1" in err
     assert main(["synth", "--config", str(tmp_path / "nope.toml")]) == 2
     assert "nope.toml: no such config" in capsys.readouterr().err
+
+
+def test_train_threads_below_one_are_refused(tmp_path, capsys):
+    from training.__main__ import main
+
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('name = "c"\n[train]\nthreads = 1\n')
+    assert main(["train", "--config", str(cfg_path), "--threads", "0"]) == 2
+    assert "--threads 0: must be >= 1" in capsys.readouterr().err
+
+
+def test_train_threads_override_the_config(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from training.__main__ import main
+    import training.train as T
+
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('name = "c"\n[train]\nthreads = 1\n')
+    seen = {}
+    monkeypatch.setattr(T, "train", lambda cfg: seen.update(cfg["train"]))
+    assert main(["train", "--config", str(cfg_path), "--threads", "2"]) == 0
+    assert seen["threads"] == 2
