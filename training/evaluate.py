@@ -68,12 +68,9 @@ def evaluate(cfg: dict, split: str, model_path: str | Path, out_dir: Path = EVAL
     (training/crop_geometry.py). Both are written to models/eval/camera/ (not part of the results
     table), the second as <model>-<split>-geometry.json."""
     model = OnnxSeparator(model_path, threads=threads)
-    data = load_shards(data_dir(cfg) / split)
+    data = scenes(cfg, split, camera)
     suffix = ""
     if camera is not None:
-        if camera not in ("shift", "geometry"):
-            raise ValueError(f"--camera {camera!r}: \"shift\" or \"geometry\"")
-        data["rois"] = shift_cameras(data["rois"]) if camera == "shift" else geometry_shift(data["rois"])
         out_dir = out_dir / "camera"
         suffix = "" if camera == "shift" else "-geometry"
     summary = {"split": split, "scenes": int(len(data["mixture"])), "model": str(Path(model_path)),
@@ -81,6 +78,17 @@ def evaluate(cfg: dict, split: str, model_path: str | Path, out_dir: Path = EVAL
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{Path(model_path).stem}-{split}{suffix}.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def scenes(cfg: dict, split: str, camera: str | None = None) -> dict:
+    """A synthesized split's scenes, their faces through other cameras ("shift") or their crops
+    placed off ("geometry") when `camera` says so."""
+    data = load_shards(data_dir(cfg) / split)
+    if camera is not None:
+        if camera not in ("shift", "geometry"):
+            raise ValueError(f"--camera {camera!r}: \"shift\" or \"geometry\"")
+        data["rois"] = shift_cameras(data["rois"]) if camera == "shift" else geometry_shift(data["rois"])
+    return data
 
 
 def score(model: OnnxSeparator, data: dict) -> dict:

@@ -25,6 +25,12 @@ from .synth.scene import load_shard_files, shard_paths
 SPLITS = ("train", "train_festival", "stack", "train_more", "val", "test")
 
 
+def first_shards(cfg: dict, split: str, shards: int = 1) -> dict:
+    """The first `shards` shards (250 scenes each) of a synthesized split."""
+    data, _ = load_shard_files(shard_paths(data_dir(cfg) / split)[:shards])
+    return data
+
+
 def fit_rows(models: dict[str, OnnxSeparator], data: dict) -> dict:
     """{"scenes": n, "irm_2spk": dB, <model name>: {"2spk": dB, "3spk": dB}} for one set of scenes."""
     row: dict = {"scenes": int(len(data["mixture"])), "irm_2spk": round(score_oracles(data)["si_sdri"]["IRM"], 3)}
@@ -39,10 +45,9 @@ def fit_check(cfg: dict, model: str | Path = ROOT / "models" / "separator.onnx",
     models = {"av": OnnxSeparator(model), "audio": OnnxSeparator(baseline)}
     out = {"model": str(model), "baseline": str(baseline), "shards": shards, "splits": {}}
     for split in SPLITS:
-        d = data_dir(cfg) / split
-        if not d.is_dir():
+        if not (data_dir(cfg) / split).is_dir():
             continue
-        data, _ = load_shard_files(shard_paths(d)[:shards])
+        data = first_shards(cfg, split, shards)
         out["splits"][split] = fit_rows(models, data)
         print(f"[fit] {split}: {out['splits'][split]}", flush=True)
     if not out["splits"]:

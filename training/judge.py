@@ -126,12 +126,9 @@ def apply_rule(rule: dict, figures: dict[str, dict[str, float]]) -> dict:
 
 def measure(cfg: dict, model_path: str | Path, names: list[str], threads: int = 1, log=print) -> dict[str, float]:
     """The named figures of one exported model; each (split, camera) is scored once."""
-    from .config import data_dir
-    from .crop_geometry import geometry_shift
-    from .camera_shift import shift_cameras
-    from .evaluate import score
+    from .evaluate import scenes, score
+    from .fit_check import first_shards
     from .onnx_run import OnnxSeparator
-    from .synth.scene import load_shard_files, load_shards, shard_paths
 
     model = OnnxSeparator(model_path, threads=threads)
     scored: dict[tuple[str, str | None], dict] = {}
@@ -139,15 +136,7 @@ def measure(cfg: dict, model_path: str | Path, names: list[str], threads: int = 
     for n in names:
         split, camera, group, key = FIGURES[n]
         if (split, camera) not in scored:
-            if split.startswith("fit:"):
-                d = data_dir(cfg) / split[4:]
-                data, _ = load_shard_files(shard_paths(d)[:1])
-            else:
-                data = load_shards(data_dir(cfg) / split)
-            if camera == "shift":
-                data["rois"] = shift_cameras(data["rois"])
-            elif camera == "geometry":
-                data["rois"] = geometry_shift(data["rois"])
+            data = first_shards(cfg, split[4:]) if split.startswith("fit:") else scenes(cfg, split, camera)
             scored[(split, camera)] = score(model, data)["by_talkers"]
             log(f"[judge] {Path(model_path).name}: {split}{f' ({camera})' if camera else ''} scored")
         out[n] = float(scored[(split, camera)].get(group, {}).get(key, math.nan))
