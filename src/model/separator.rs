@@ -22,7 +22,8 @@ impl Separator {
     }
 
     /// Fill `masks` (active_slots x CHUNK_FRAMES x N_BINS) for one chunk of the mixture, given the
-    /// faces of the latest video frame (a face-conditioned model extracts one voice per face).
+    /// frame of faces on screen during the chunk (a face-conditioned model extracts one voice per
+    /// face).
     pub fn masks(
         &mut self,
         mixture: &[Complex32],

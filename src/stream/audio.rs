@@ -2,10 +2,10 @@
 //! slot, and the slots' outputs (RTP, WAV). Works one 40 ms chunk (4 hops, one video frame) at a
 //! time as the model contract does; every buffer is allocated once, up front.
 
-use super::FaceFrame;
 use super::StreamCounters;
 use super::StreamSpec;
 use super::align::{NS_PER_SAMPLE, Placement, PtsAligner};
+use super::faces::{FaceMatch, FaceTimeline};
 use crate::dsp::{HOP, N_BINS, STFT_ISTFT_DELAY, StreamingIstft, StreamingStft};
 use crate::media::egress::{AudioRtpOutput, RtpTarget};
 use crate::media::ingest::AudioChunk;
@@ -52,9 +52,9 @@ pub(super) struct AudioThread {
     latency: Arc<LatencyTracker>,
     shutdown: Arc<super::Shutdown>,
     name: String,
-    /// Faces from the video thread, and the latest frame of them (what a model is conditioned on).
-    faces: Receiver<FaceFrame>,
-    latest_faces: Option<FaceFrame>,
+    /// Faces from the video thread, waiting by pts for the chunks they were seen with.
+    faces: Receiver<super::FaceFrame>,
+    face_timeline: FaceTimeline,
 }
 
 impl AudioThread {
@@ -64,7 +64,7 @@ impl AudioThread {
         counters: &Arc<StreamCounters>,
         latency: &Arc<LatencyTracker>,
         shutdown: &Arc<super::Shutdown>,
-        faces: Receiver<FaceFrame>,
+        faces: Receiver<super::FaceFrame>,
     ) -> Result<Self> {
         let slots = separator.active_slots();
         let mut sinks = Vec::with_capacity(slots);
@@ -110,7 +110,7 @@ impl AudioThread {
             shutdown: shutdown.clone(),
             name: spec.name.clone(),
             faces,
-            latest_faces: None,
+            face_timeline: FaceTimeline::new(),
         })
     }
 
@@ -244,12 +244,26 @@ impl AudioThread {
 
     /// Masks for the chunk, then the iSTFT of each slot's masked mixture.
     fn separate_chunk(&mut self) {
-        // The faces seen up to now; the bypass separator does not use them yet.
+        // The frame of faces on screen during this chunk, by pts (the bypass separator does not
+        // use it yet). The chunk is the last CHUNK_SAMPLES input samples.
         while let Ok(f) = self.faces.try_recv() {
-            self.latest_faces = Some(f);
+            if self.face_timeline.push(f) {
+                self.counters
+                    .face_frames_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let mid = self
+            .aligner
+            .pts_of(self.samples_in.saturating_sub(CHUNK_SAMPLES as u64 / 2));
+        let faces = self.face_timeline.at(mid);
+        if let FaceMatch::Stale(_) = faces {
+            self.counters
+                .face_chunks_stale
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.separator
-            .masks(&self.mixture, self.latest_faces.as_ref(), &mut self.masks);
+            .masks(&self.mixture, faces.frame(), &mut self.masks);
         let per_slot = CHUNK_FRAMES * N_BINS;
         for (k, istft) in self.istft.iter_mut().enumerate() {
             for f in 0..CHUNK_FRAMES {

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! Ingest ──audio chan──► audio thread: align by pts ─► STFT ─► separator ─► iSTFT per slot ─► RTP / WAV
-//!        ──video chan──► video thread: overlay ─► RTP / MP4, timeline
+//!                                                                 ▲ the chunk's faces, by pts (faces.rs)
+//!        ──video chan──► video thread: faces, overlay ─► RTP / MP4, timeline
+//!                                      └──face chan───────────────┘
 //! supervisor (caller's thread): ingest events, stall detection, stop requests
 //! ```
 //!
@@ -13,6 +15,7 @@
 pub mod align;
 mod audio;
 pub mod draw;
+pub mod faces;
 pub mod liveness;
 pub mod outputs;
 mod shutdown;
@@ -111,8 +114,12 @@ pub struct StreamCounters {
     pub faces_observed: AtomicU64,
     /// Tracks started so far (the highest track id).
     pub tracks_started: AtomicU64,
-    /// Frames of faces the separation stage could not take in time (channel full).
+    /// Frames of faces the separation stage could not take in time (channel full, or more than
+    /// `faces::WINDOW` frames ahead of the audio).
     pub face_frames_dropped: AtomicU64,
+    /// Audio chunks separated with a frame of faces older than `faces::STALE_NS`: the vision
+    /// stage was behind the audio.
+    pub face_chunks_stale: AtomicU64,
     /// Time the vision stage spent detecting, tracking and cropping.
     pub vision_busy_ns: AtomicU64,
     /// Frames the vision stage skipped to keep the overlay at camera rate (the thread was behind).

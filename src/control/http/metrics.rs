@@ -23,7 +23,7 @@ fn count(a: &AtomicU64) -> f64 {
 }
 
 /// Families with one sample per stream: name, type, help, value.
-const SIMPLE: [(&str, &str, &str, Getter); 20] = [
+const SIMPLE: [(&str, &str, &str, Getter); 21] = [
     (
         "avsepd_stream_up",
         "gauge",
@@ -131,6 +131,12 @@ const SIMPLE: [(&str, &str, &str, Getter); 20] = [
         "counter",
         "frames of faces the separation stage could not take in time",
         |s| count(&s.counters.face_frames_dropped),
+    ),
+    (
+        "avsepd_face_chunks_stale_total",
+        "counter",
+        "audio chunks separated with faces seen more than 200 ms before them (vision behind)",
+        |s| count(&s.counters.face_chunks_stale),
     ),
     (
         "avsepd_vision_busy_seconds_total",
