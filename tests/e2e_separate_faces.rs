@@ -1,5 +1,6 @@
 //! `avsepd separate` on the bundled demo clip: the vision stage finds both faces, keeps one track
-//! id per person through the whole clip, and the timeline and overlay carry them.
+//! id per person through the whole clip, the timeline and overlay carry them, and every audio
+//! chunk gets the faces of its own video frame.
 
 mod common;
 
@@ -59,4 +60,28 @@ fn demo_clip_faces_reach_the_timeline() {
     );
     // The overlay still has every frame.
     assert_eq!(count_video_frames(&out.path().join("overlay.mp4")), 250);
+
+    // Every 40 ms audio chunk was separated with the faces of its own video frame (by pts): a
+    // file waits for the vision stage instead of skipping frames or taking older faces.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let report: serde_json::Value = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "stream finished")
+        .expect("a `stream finished` report in the log")["fields"]
+        .clone();
+    let count = |k: &str| report[k].as_u64().unwrap();
+    // 160340 samples: 250.5 chunks, and the flush that brings out the last of them.
+    let chunks = 160_340u64.div_ceil(640);
+    assert!(
+        count("face_chunks_on_time") >= chunks,
+        "chunks with their own frame's faces: {report}"
+    );
+    for k in [
+        "face_chunks_stale",
+        "face_frames_dropped",
+        "vision_skipped_frames",
+    ] {
+        assert_eq!(count(k), 0, "{k}: {report}");
+    }
 }

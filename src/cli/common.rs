@@ -172,6 +172,10 @@ pub fn log_report(r: &StreamReport) {
         video_dropped_frames = r.video_dropped_frames,
         audio_out_dropped_buffers = r.audio_out_dropped_buffers,
         video_out_dropped_frames = r.video_out_dropped_frames,
+        face_chunks_on_time = r.face_chunks_on_time,
+        face_chunks_stale = r.face_chunks_stale,
+        face_frames_dropped = r.face_frames_dropped,
+        vision_skipped_frames = r.vision_skipped_frames,
         latency_p50_ms = r.latency.p50_ms,
         latency_p99_ms = r.latency.p99_ms,
         "stream finished"

@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 
 /// Samples per model chunk (40 ms).
 const CHUNK_SAMPLES: usize = CHUNK_FRAMES * HOP;
+/// How long a file's audio waits for the vision stage to deliver the faces of its chunk. Frames
+/// come every 40 ms of vision work; silence this long means the video has no faces to give (no
+/// video track, a stalled decoder), and the stream goes on without waiting from then on.
+const FACE_WAIT: Duration = Duration::from_secs(2);
 
 /// Where one slot's separated audio goes.
 struct SlotSinks {
@@ -55,6 +59,8 @@ pub(super) struct AudioThread {
     /// Faces from the video thread, waiting by pts for the chunks they were seen with.
     faces: Receiver<super::FaceFrame>,
     face_timeline: FaceTimeline,
+    /// A file with vision on: wait for each chunk's faces (a live source takes what has come).
+    wait_for_faces: bool,
 }
 
 impl AudioThread {
@@ -111,6 +117,7 @@ impl AudioThread {
             name: spec.name.clone(),
             faces,
             face_timeline: FaceTimeline::new(),
+            wait_for_faces: spec.source_waits() && spec.vision.is_some(),
         })
     }
 
@@ -246,21 +253,18 @@ impl AudioThread {
     fn separate_chunk(&mut self) {
         // The frame of faces on screen during this chunk, by pts (the bypass separator does not
         // use it yet). The chunk is the last CHUNK_SAMPLES input samples.
-        while let Ok(f) = self.faces.try_recv() {
-            if self.face_timeline.push(f) {
-                self.counters
-                    .face_frames_dropped
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-        }
         let mid = self
             .aligner
             .pts_of(self.samples_in.saturating_sub(CHUNK_SAMPLES as u64 / 2));
+        self.take_faces_up_to(mid);
         let faces = self.face_timeline.at(mid);
-        if let FaceMatch::Stale(_) = faces {
-            self.counters
-                .face_chunks_stale
-                .fetch_add(1, Ordering::Relaxed);
+        let counter = match faces {
+            FaceMatch::OnTime(_) => Some(&self.counters.face_chunks_on_time),
+            FaceMatch::Stale(_) => Some(&self.counters.face_chunks_stale),
+            FaceMatch::None => None,
+        };
+        if let Some(c) = counter {
+            c.fetch_add(1, Ordering::Relaxed);
         }
         self.separator
             .masks(&self.mixture, faces.frame(), &mut self.masks);
@@ -273,6 +277,37 @@ impl AudioThread {
                     *y = x * m;
                 }
                 istft.push_frame(&self.masked, &mut self.out[k][f * HOP..(f + 1) * HOP]);
+            }
+        }
+    }
+
+    /// Move frames of faces from the video thread into the timeline until it holds the frame on
+    /// screen at `mid_ns` (or later ones: the rest stay queued in the channel). A live source
+    /// takes what has arrived; a file waits for the vision stage, up to [`FACE_WAIT`] at a time.
+    fn take_faces_up_to(&mut self, mid_ns: u64) {
+        while !self.face_timeline.covers(mid_ns) {
+            let next = if self.wait_for_faces && !self.shutdown.stop_requested() {
+                match self.faces.recv_timeout(FACE_WAIT) {
+                    Ok(f) => Some(f),
+                    Err(RecvTimeoutError::Timeout) => {
+                        tracing::warn!(stream = %self.name, "no frame of faces from the vision stage for {} s (does the source have video?); separating without waiting for faces from now on", FACE_WAIT.as_secs());
+                        self.wait_for_faces = false;
+                        None
+                    }
+                    // The video has ended: what is in the timeline is all there will be.
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.wait_for_faces = false;
+                        None
+                    }
+                }
+            } else {
+                self.faces.try_recv().ok()
+            };
+            let Some(frame) = next else { break };
+            if self.face_timeline.push(frame) {
+                self.counters
+                    .face_frames_dropped
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }

@@ -11,6 +11,8 @@
 use super::FaceFrame;
 use std::collections::VecDeque;
 
+/// One video frame at the pipeline's 25 fps.
+pub const FRAME_NS: u64 = 40_000_000;
 /// Frames held for chunks still to come: 640 ms of video at 25 fps, more than the audio thread
 /// lags the video thread by in steady state.
 pub const WINDOW: usize = 16;
@@ -90,6 +92,14 @@ impl FaceTimeline {
             Some(f) if f.pts_ns <= mid_ns => FaceMatch::OnTime(f),
             _ => FaceMatch::None,
         }
+    }
+
+    /// True when the newest frame held is the one on screen at `mid_ns` or a later one, so no
+    /// frame still to come can be the chunk's (frames are one per 40 ms, pts rising).
+    pub fn covers(&self, mid_ns: u64) -> bool {
+        self.frames
+            .back()
+            .is_some_and(|f| f.pts_ns + FRAME_NS > mid_ns)
     }
 
     /// Drop the frames before the newest one stamped at or before `pts_ns`.
@@ -198,6 +208,17 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(pts(t.at(20 * MS)), Some(3 * MS));
         assert_eq!(pts(t.at(FRAME + 20 * MS)), Some(3 * MS + FRAME));
+    }
+
+    #[test]
+    fn covered_once_the_frame_on_screen_or_a_later_one_is_held() {
+        let mut t = FaceTimeline::new();
+        assert!(!t.covers(20 * MS));
+        t.push(frame(13 * MS));
+        // On screen over [13, 53) ms: covers middles up to 52 ms, not the next chunk's 60.
+        assert!(t.covers(20 * MS) && t.covers(52 * MS) && !t.covers(60 * MS));
+        t.push(frame(53 * MS));
+        assert!(t.covers(60 * MS));
     }
 
     #[test]

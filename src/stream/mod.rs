@@ -117,6 +117,8 @@ pub struct StreamCounters {
     /// Frames of faces the separation stage could not take in time (channel full, or more than
     /// `faces::WINDOW` frames ahead of the audio).
     pub face_frames_dropped: AtomicU64,
+    /// Audio chunks separated with the frame of faces on screen during them.
+    pub face_chunks_on_time: AtomicU64,
     /// Audio chunks separated with a frame of faces older than `faces::STALE_NS`: the vision
     /// stage was behind the audio.
     pub face_chunks_stale: AtomicU64,
@@ -148,6 +150,12 @@ pub struct StreamReport {
     /// Dropped by the live RTP outputs (their encoder more than 1 s behind).
     pub audio_out_dropped_buffers: u64,
     pub video_out_dropped_frames: u64,
+    /// Audio chunks separated with the frame of faces on screen during them, and with one older
+    /// than `faces::STALE_NS` (the rest had no frame yet: the start, or no video).
+    pub face_chunks_on_time: u64,
+    pub face_chunks_stale: u64,
+    pub face_frames_dropped: u64,
+    pub vision_skipped_frames: u64,
     pub latency: LatencyStats,
     pub dsp_busy_s: f64,
     pub wall_s: f64,
@@ -273,7 +281,9 @@ impl Stream {
         let shutdown = Arc::new(Shutdown::default());
         // Faces go from the video thread to the separation stage; a frame of faces that cannot be
         // taken in time is dropped and counted (the separator keeps the last crop of a track).
-        let (face_tx, face_rx) = crossbeam_channel::bounded::<FaceFrame>(8);
+        // A file's video thread may run further ahead of its audio (nothing is dropped to keep up).
+        let face_capacity = if spec.source_waits() { 64 } else { 8 };
+        let (face_tx, face_rx) = crossbeam_channel::bounded::<FaceFrame>(face_capacity);
         let audio_ctx = AudioThread::new(
             spec,
             separator,
@@ -391,6 +401,10 @@ impl Stream {
         report.video_dropped_frames = c.video_dropped_frames.load(Ordering::Relaxed);
         report.audio_out_dropped_buffers = c.audio_out_dropped_buffers.load(Ordering::Relaxed);
         report.video_out_dropped_frames = c.video_out_dropped_frames.load(Ordering::Relaxed);
+        report.face_chunks_on_time = c.face_chunks_on_time.load(Ordering::Relaxed);
+        report.face_chunks_stale = c.face_chunks_stale.load(Ordering::Relaxed);
+        report.face_frames_dropped = c.face_frames_dropped.load(Ordering::Relaxed);
+        report.vision_skipped_frames = c.vision_skipped_frames.load(Ordering::Relaxed);
         report.reconnects = c.reconnects.load(Ordering::Relaxed);
         report.latency = self.latency.stats();
         report.dsp_busy_s = c.dsp_busy_ns.load(Ordering::Relaxed) as f64 / 1e9;

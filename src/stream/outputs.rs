@@ -34,6 +34,12 @@ impl StreamSpec {
         Separator::Bypass
     }
 
+    /// True when the source waits for the compute stages (a file processed offline): nothing is
+    /// live, so the stages may wait for each other and skip nothing to keep up.
+    pub fn source_waits(&self) -> bool {
+        self.ingest.backpressure == crate::media::ingest::Backpressure::Wait
+    }
+
     /// The RTP outputs of this stream (none without RTP egress).
     pub fn rtp_outputs(&self) -> Vec<RtpOutput> {
         let Some(rtp) = &self.rtp else {

@@ -47,6 +47,11 @@ impl Shutdown {
         self.drain_until_ns.load(Ordering::Relaxed) != RUNNING
     }
 
+    /// A stop was requested (rather than the source ending): the threads are to finish quickly.
+    pub fn stop_requested(&self) -> bool {
+        self.drain_until_ns.load(Ordering::Relaxed) < RUNNING - 1
+    }
+
     /// A stop request's drain budget is spent: drop (and count) what is still queued.
     pub fn out_of_time(&self) -> bool {
         let until = self.drain_until_ns.load(Ordering::Relaxed);
@@ -69,14 +74,14 @@ mod tests {
     #[test]
     fn end_of_stream_drains_everything_and_a_stop_only_for_its_budget() {
         let s = Shutdown::default();
-        assert!(!s.is_set() && !s.out_of_time());
+        assert!(!s.is_set() && !s.out_of_time() && !s.stop_requested());
         s.begin(false);
-        assert!(s.is_set());
+        assert!(s.is_set() && !s.stop_requested());
         std::thread::sleep(STOP_DRAIN_BUDGET + Duration::from_millis(50));
         assert!(!s.out_of_time(), "the end of a stream drains all");
         let s = Shutdown::default();
         s.begin(true);
-        assert!(s.is_set() && !s.out_of_time());
+        assert!(s.is_set() && s.stop_requested() && !s.out_of_time());
         std::thread::sleep(STOP_DRAIN_BUDGET + Duration::from_millis(50));
         assert!(s.out_of_time());
     }

@@ -30,6 +30,8 @@ pub(super) struct VideoThread {
     face_tx: Sender<FaceFrame>,
     counters: Arc<StreamCounters>,
     shutdown: Arc<super::Shutdown>,
+    /// The source waits for us (a file): never skip vision work to keep up.
+    source_waits: bool,
 }
 
 impl VideoThread {
@@ -87,6 +89,7 @@ impl VideoThread {
             face_tx,
             counters: counters.clone(),
             shutdown: shutdown.clone(),
+            source_waits: spec.source_waits(),
         })
     }
 
@@ -99,9 +102,12 @@ impl VideoThread {
                         super::shutdown::drop_backlog(rx.len(), counter, "video frames");
                         break;
                     }
-                    // Behind (frames waiting) or draining: keep the overlay at camera rate by
-                    // skipping the vision work for this frame; the last faces are kept and drawn.
-                    let behind = rx.len() >= VISION_SKIP_BACKLOG || self.shutdown.is_set();
+                    // Behind (frames waiting) or stopping: keep the overlay at camera rate (or
+                    // the stop quick) by skipping the vision work for this frame; the last faces
+                    // are kept and drawn. A file has no camera rate to keep, and at the end of a
+                    // stream everything queued is worked through: every frame gets its faces.
+                    let behind = (!self.source_waits && rx.len() >= VISION_SKIP_BACKLOG)
+                        || self.shutdown.stop_requested();
                     self.on_frame(&frame, behind)?
                 }
                 Err(RecvTimeoutError::Timeout) if !self.shutdown.is_set() => {}
