@@ -49,6 +49,7 @@ bench: build
 	$(CARGO) bench --locked --bench vision
 	$(CARGO) bench --locked --bench separator
 	./target/release/avsepd bench --duration 10
+	./target/release/avsepd bench --duration 10 --separate
 	$(MAKE) --no-print-directory bench-separator
 
 # Regenerate the bundled demo clip and its ground truth (deterministic).
@@ -110,8 +111,8 @@ test-training: setup-train
 # Install as a system service (see README "Install as a service"). DESTDIR stages into a folder.
 # Binary in $(PREFIX)/bin; ONNX Runtime in $(PREFIX)/lib/avsepd (src/model/runtime.rs looks in
 # <exe>/../lib/avsepd); models and the demo clip in $(PREFIX)/share/avsepd (src/vision/detector.rs
-# looks in <exe>/../share/avsepd); the config in /etc/avsepd (an existing one is kept); the units
-# in $(UNITDIR) with their /usr/local paths rewritten for PREFIX.
+# and src/model/face_separator.rs look in <exe>/../share/avsepd); the config in /etc/avsepd (an
+# existing one is kept); the units in $(UNITDIR) with their /usr/local paths rewritten for PREFIX.
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 BIN ?= $(TARGET_DIR)/release/avsepd
 UNITDIR ?= /etc/systemd/system
@@ -129,7 +130,7 @@ install-files:
 		$(DESTDIR)$(PREFIX)/share/doc/avsepd $(DESTDIR)$(SYSCONFDIR)/avsepd $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/avsepd
 	install -m 0644 $(ORT_DYLIB_PATH) $(DESTDIR)$(PREFIX)/lib/avsepd/libonnxruntime.so.1.32.0
-	install -m 0644 models/centerface.onnx models/MODELS.md $(DESTDIR)$(PREFIX)/share/avsepd/
+	install -m 0644 models/centerface.onnx models/separator.onnx models/MODELS.md $(DESTDIR)$(PREFIX)/share/avsepd/
 	install -m 0644 demo/demo.mp4 demo/README.md $(DESTDIR)$(PREFIX)/share/avsepd/demo/
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/avsepd/README.md
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/avsepd/avsepd.toml ]; then \

@@ -434,17 +434,37 @@ fn separate_stops_after_duration() {
 // 9.-10. refused before any media is touched
 
 #[test]
-fn separate_without_bypass_says_the_model_is_not_wired_in() {
+fn separate_refuses_a_bad_model_naming_the_file_and_what_is_wrong() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = repo().join("demo/demo.mp4");
-    let o = separate(clip.as_os_str(), &out_dir(tmp.path()), &[]);
-    assert_ne!(o.code, 0, "{}", o.dump());
-    let lines = o.error_lines().join("\n").to_lowercase();
-    assert!(
-        lines.contains("does not run the separator model") && lines.contains("--bypass"),
-        "{}",
-        o.dump()
-    );
+    let corrupt = tmp.path().join("corrupt.onnx");
+    std::fs::write(&corrupt, b"not an onnx model at all").unwrap();
+    let missing = tmp.path().join("missing.onnx");
+    let cases: [(&Path, &str); 4] = [
+        (&missing, "cannot be read"),
+        (&corrupt, "separator model"),
+        // The audio-only baseline cannot say whose voice is whose.
+        (&repo().join("models/separator-audio.onnx"), "model_kind"),
+        // An ONNX file, but not an exported separator (no signal-contract metadata).
+        (&repo().join("models/centerface.onnx"), "sample_rate"),
+    ];
+    for (model, what) in cases {
+        let out = out_dir(tmp.path());
+        let o = separate(
+            clip.as_os_str(),
+            &out,
+            &["--model", model.to_str().unwrap()],
+        );
+        assert_ne!(o.code, 0, "{}", o.dump());
+        assert_error_names(&o, &names_of(model));
+        assert!(
+            o.error_lines().join("\n").contains(what),
+            "{what}: {}",
+            o.dump()
+        );
+        // Refused before any media is touched: no speaker file was started.
+        assert!(!out.join("speaker-0.wav").exists(), "{}", o.dump());
+    }
 }
 
 #[test]

@@ -226,10 +226,10 @@ fn cases() -> Vec<Case> {
             "must be at most 253 characters, got 254",
         ),
         case(
-            "separation mode model is reserved",
-            format!("[separation]\nmode = \"model\"\n{DOOR}"),
+            "separation model without vision",
+            format!("[separation]\nmode = \"model\"\n[vision]\nenabled = false\n{DOOR}"),
             &["separation.mode"],
-            "separation.mode: `model` is not wired into the stream yet (models/separator.onnx is trained and scored offline, models/MODELS.md): use `bypass`",
+            "separation.mode: `model` separates the voice of each face: it needs `vision.enabled = true`",
         ),
         case(
             "detect_every 0",
@@ -323,7 +323,7 @@ fn cases() -> Vec<Case> {
             "problems from every stage at once",
             format!(
                 "[daemon]\nverbose = true\n[egress]\noverlay = \"no\"\nsdp_dir = \"\"\n\
-                 [separation]\nmode = \"model\"\n{DOOR}base_port = 5001\n\
+                 [separation]\nmode = \"model\"\n[vision]\nenabled = false\n{DOOR}base_port = 5001\n\
                  [streams.\"bad name\"]\nurl = \"ftp://x/y\"\nbase_port = 6000\n"
             ),
             &[

@@ -38,6 +38,7 @@ fn spec(name: &str, uri: &str, base_port: u16, overlay: bool) -> StreamSpec {
         max_duration: None,
         vision: None,
         reconnect: None,
+        separation: Default::default(),
     }
 }
 

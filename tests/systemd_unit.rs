@@ -313,6 +313,7 @@ fn make_install_lays_out_a_service() {
         "/opt/avsepd/bin/avsepd",
         "/opt/avsepd/lib/avsepd/libonnxruntime.so.1.32.0",
         "/opt/avsepd/share/avsepd/centerface.onnx",
+        "/opt/avsepd/share/avsepd/separator.onnx",
         "/opt/avsepd/share/avsepd/demo/demo.mp4",
         "/opt/avsepd/share/doc/avsepd/README.md",
         "/etc/avsepd/avsepd.toml",

@@ -2,11 +2,14 @@
 
 use anyhow::Result;
 use avsepd::config::{
-    AudioCodec, Config, ReconnectSettings, StreamConfig, Transport, VisionSettings,
+    AudioCodec, Config, ReconnectSettings, SeparationConfig, SeparationMode, StreamConfig,
+    Transport, VisionSettings,
 };
 use avsepd::media::egress::RtpAudioCodec;
 use avsepd::media::ingest::{Backpressure, IngestOptions, RtspTransport};
-use avsepd::stream::{ReconnectPolicy, RtpOutputs, Stream, StreamReport, StreamSpec};
+use avsepd::stream::{
+    ReconnectPolicy, RtpOutputs, SeparationSpec, Stream, StreamReport, StreamSpec,
+};
 use avsepd::vision::VisionConfig;
 
 /// Wrap specs into shareable streams (the control API reads their counters).
@@ -110,6 +113,30 @@ pub fn live_spec(cfg: &Config, name: &str, sc: &StreamConfig) -> Result<StreamSp
         vision: vision_config(&cfg.vision),
         reconnect: reconnect_policy(&cfg.reconnect),
         stall_timeout: Duration::from_millis(cfg.reconnect.stall_timeout_ms as u64),
+        separation: separation_spec(&cfg.separation)?,
+    })
+}
+
+/// The separation back-end from `[separation]`. A model file that is not there is refused here,
+/// before a reload stops anything (the model itself is loaded and checked when the stream starts).
+pub fn separation_spec(s: &SeparationConfig) -> Result<SeparationSpec> {
+    Ok(match s.mode {
+        SeparationMode::Bypass => SeparationSpec::Bypass,
+        SeparationMode::Model => {
+            let path = s
+                .model
+                .clone()
+                .unwrap_or_else(avsepd::model::face_separator::default_model_path);
+            anyhow::ensure!(
+                path.is_file(),
+                "separation.model: `{}` is not a file",
+                path.display()
+            );
+            SeparationSpec::Model {
+                path,
+                slots: usize::from(s.max_speakers),
+            }
+        }
     })
 }
 
@@ -176,6 +203,7 @@ pub fn log_report(r: &StreamReport) {
         face_chunks_stale = r.face_chunks_stale,
         face_frames_dropped = r.face_frames_dropped,
         vision_skipped_frames = r.vision_skipped_frames,
+        vision_track_only_frames = r.vision_track_only_frames,
         latency_p50_ms = r.latency.p50_ms,
         latency_p99_ms = r.latency.p99_ms,
         "stream finished"

@@ -3,7 +3,7 @@
 
 use super::common;
 use anyhow::{Result, bail};
-use avsepd::config::Config;
+use avsepd::config::{Config, SeparationMode};
 use avsepd::media::ingest::RtspTransport;
 use avsepd::media::rtsp_server::{RtspFileServer, ServedAudio};
 use std::path::{Path, PathBuf};
@@ -20,6 +20,9 @@ pub struct DemoArgs {
     /// First RTP port of the outputs.
     #[arg(long, default_value_t = 5600)]
     rtp_port: u16,
+    /// Pass the mixture through on speaker 0 instead of separating the two faces' voices.
+    #[arg(long)]
+    bypass: bool,
 }
 
 /// The bundled clip: `AVSEPD_DEMO_CLIP`, the source tree, or the installed share directory.
@@ -56,6 +59,12 @@ pub fn main(args: DemoArgs) -> Result<ExitCode> {
     println!("serving {} at {}", clip.display(), server.url());
     let mut cfg = Config::single_stream("demo", server.url());
     cfg.egress.sdp_dir = args.out.clone();
+    if !args.bypass {
+        // Two faces on the clip: one speaker slot each.
+        cfg.separation.mode = SeparationMode::Model;
+        cfg.separation.max_speakers = 2;
+    }
+    let speakers = if args.bypass { 1 } else { 2 };
     for s in cfg.streams.values_mut() {
         s.base_port = args.rtp_port;
     }
@@ -66,16 +75,25 @@ pub fn main(args: DemoArgs) -> Result<ExitCode> {
     spec.record_dir = Some(args.out.clone());
     // The demo ends with its clip instead of replaying it.
     spec.reconnect = None;
+    let host = &cfg.egress.rtp_host;
+    for k in 0..speakers {
+        let port = sc.base_port + 2 * k;
+        println!("live RTP: speaker {k} on udp://{host}:{port}");
+    }
     println!(
-        "live RTP: speaker 0 on udp://{host}:{p0}, overlay on udp://{host}:{po}; play with:",
-        host = cfg.egress.rtp_host,
-        p0 = sc.base_port,
-        po = sc.overlay_port()
+        "live RTP: overlay on udp://{host}:{}; play with:",
+        sc.overlay_port()
     );
-    for (sdp, sink) in [
-        ("demo-speaker-0.sdp", "audioconvert ! autoaudiosink"),
-        ("demo-overlay.sdp", "videoconvert ! autovideosink"),
-    ] {
+    let mut sdps: Vec<(String, &str)> = (0..speakers)
+        .map(|k| {
+            (
+                format!("demo-speaker-{k}.sdp"),
+                "audioconvert ! autoaudiosink",
+            )
+        })
+        .collect();
+    sdps.push(("demo-overlay.sdp".into(), "videoconvert ! autovideosink"));
+    for (sdp, sink) in sdps {
         let s = args.out.join(sdp);
         let s = s.display();
         println!("  gst-launch-1.0 filesrc location={s} ! sdpdemux ! decodebin ! {sink}");
@@ -84,8 +102,12 @@ pub fn main(args: DemoArgs) -> Result<ExitCode> {
     let stop = avsepd::control::signals::watch()?;
     let reports = common::run_all(common::streams(vec![spec]), stop);
     let code = common::finish(reports)?;
+    let wavs: Vec<String> = (0..speakers)
+        .map(|k| format!("{}/speaker-{k}.wav", args.out.display()))
+        .collect();
     println!(
-        "recordings: {0}/speaker-0.wav, {0}/overlay.mp4, {0}/timeline.json",
+        "recordings: {}, {1}/overlay.mp4, {1}/timeline.json (slot of each face in it)",
+        wavs.join(", "),
         args.out.display()
     );
     drop(server);

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use avsepd::media::ingest::{Backpressure, IngestOptions, RtspTransport};
-use avsepd::stream::{Stream, StreamSpec};
+use avsepd::stream::{SeparationSpec, Stream, StreamSpec};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,8 +19,14 @@ pub struct SeparateArgs {
     #[arg(long)]
     out: PathBuf,
     /// Pass the mixture through (no model): speaker-0.wav is the input's audio.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "model")]
     bypass: bool,
+    /// The face-conditioned separator model [default: the shipped models/separator.onnx].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Speaker slots: speaker-<k>.wav for k below this, each the voice of the face holding slot k.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=8))]
+    max_speakers: u8,
     /// Stop after this many seconds of input.
     #[arg(long, value_parser = super::common::seconds_arg)]
     duration: Option<Duration>,
@@ -39,12 +45,8 @@ pub struct SeparateArgs {
 }
 
 pub fn main(args: SeparateArgs) -> Result<ExitCode> {
-    if !args.bypass {
-        bail!(
-            "the stream does not run the separator model yet (models/separator.onnx is trained and \
-             scored by `make eval`, models/MODELS.md; wiring it into the stream is a later step): \
-             run with --bypass (the mixture goes to speaker-0.wav)"
-        );
+    if !args.bypass && args.no_faces {
+        bail!("--no-faces leaves the separator no faces to separate by: add --bypass");
     }
     let (width, height) = parse_size(&args.size)?;
     let uri = avsepd::media::uri::to_uri(&args.input)?;
@@ -83,6 +85,17 @@ pub fn main(args: SeparateArgs) -> Result<ExitCode> {
             ..Default::default()
         }),
         reconnect: None,
+        separation: if args.bypass {
+            SeparationSpec::Bypass
+        } else {
+            SeparationSpec::Model {
+                path: args
+                    .model
+                    .clone()
+                    .unwrap_or_else(avsepd::model::face_separator::default_model_path),
+                slots: usize::from(args.max_speakers),
+            }
+        },
     };
     let stop = avsepd::control::signals::watch()?;
     let stream = Arc::new(Stream::new(spec));

@@ -142,12 +142,20 @@ pub struct EgressConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeparationConfig {
-    /// Back-end; `model` is reserved until a separator model ships.
+    /// Back-end: `bypass` (the mix on slot 0) or `model` (one voice per face).
     #[serde(default)]
     pub mode: SeparationMode,
     /// Speaker slots per stream; each slot owns two UDP ports (RTP + RTCP).
     #[serde(default = "default_max_speakers")]
     pub max_speakers: u8,
+    /// The separator model for `mode = "model"`; `None` (empty string in the file) means the
+    /// shipped `models/separator.onnx` (installed: `<prefix>/share/avsepd/separator.onnx`).
+    #[serde(
+        default,
+        deserialize_with = "empty_path_as_none",
+        serialize_with = "none_path_as_empty"
+    )]
+    pub model: Option<PathBuf>,
 }
 
 /// `[vision]`: faces in the video (detector, tracker, mouth crops).
@@ -290,7 +298,7 @@ pub enum SeparationMode {
     /// No separation: speaker slot 0 carries the input mix through the STFT stage.
     #[default]
     Bypass,
-    /// Neural separator; reserved, rejected by validation until a model ships.
+    /// The face-conditioned separator: speaker slot k carries the voice of the face holding it.
     Model,
 }
 
@@ -414,6 +422,7 @@ impl Default for SeparationConfig {
         Self {
             mode: SeparationMode::default(),
             max_speakers: default_max_speakers(),
+            model: None,
         }
     }
 }

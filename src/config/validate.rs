@@ -185,12 +185,10 @@ fn check_egress(config: &Config, c: &mut Collector<'_>) {
 
 fn check_separation(config: &Config, c: &mut Collector<'_>) {
     let separation = &config.separation;
-    if separation.mode == SeparationMode::Model {
+    if separation.mode == SeparationMode::Model && !config.vision.enabled {
         c.push(
             "separation.mode",
-            "`model` is not wired into the stream yet (models/separator.onnx is trained and scored \
-                 offline, models/MODELS.md): use `bypass`"
-                .to_owned(),
+            "`model` separates the voice of each face: it needs `vision.enabled = true`".to_owned(),
         );
     }
     c.range(

@@ -82,6 +82,7 @@ pub(crate) const EGRESS: &[Field] = &[
 pub(crate) const SEPARATION: &[Field] = &[
     field("mode", Kind::Enum(SeparationMode::NAMES)),
     field("max_speakers", Kind::Int(limits::MAX_SPEAKERS)),
+    field("model", Kind::Str),
 ];
 
 pub(crate) const VISION: &[Field] = &[

@@ -1,6 +1,8 @@
 //! The separation stage's plug-in point.
 
+use super::face_separator::FaceSeparator;
 use crate::dsp::N_BINS;
+use anyhow::Result;
 use rustfft::num_complex::Complex32;
 
 /// STFT frames per model call: 4 hops = 40 ms = one video frame.
@@ -11,6 +13,8 @@ pub const CHUNK_FRAMES: usize = 4;
 pub enum Separator {
     /// No model: slot 0 carries the mixture unchanged.
     Bypass,
+    /// The face-conditioned model: slot k carries the voice of the face that holds slot k.
+    Faces(Box<FaceSeparator>),
 }
 
 impl Separator {
@@ -18,21 +22,34 @@ impl Separator {
     pub fn active_slots(&self) -> usize {
         match self {
             Separator::Bypass => 1,
+            Separator::Faces(m) => m.slots(),
         }
     }
 
-    /// Fill `masks` (active_slots x CHUNK_FRAMES x N_BINS) for one chunk of the mixture, given the
-    /// frame of faces on screen during the chunk (a face-conditioned model extracts one voice per
-    /// face).
+    /// Chunks between a chunk going in and its masks coming out (the model's look-ahead).
+    pub fn lookahead_chunks(&self) -> usize {
+        match self {
+            Separator::Bypass => 0,
+            Separator::Faces(m) => m.lookahead_chunks(),
+        }
+    }
+
+    /// Fill `masks` (active_slots x CHUNK_FRAMES x N_BINS) for the chunk `lookahead_chunks()`
+    /// calls ago, given this chunk of the mixture and the frame of faces on screen during it (a
+    /// face-conditioned model extracts one voice per face).
     pub fn masks(
         &mut self,
         mixture: &[Complex32],
-        _faces: Option<&crate::stream::FaceFrame>,
+        faces: Option<&crate::stream::FaceFrame>,
         masks: &mut [Complex32],
-    ) {
+    ) -> Result<()> {
         debug_assert_eq!(mixture.len(), CHUNK_FRAMES * N_BINS);
         match self {
-            Separator::Bypass => masks.fill(Complex32::new(1.0, 0.0)),
+            Separator::Bypass => {
+                masks.fill(Complex32::new(1.0, 0.0));
+                Ok(())
+            }
+            Separator::Faces(m) => m.masks(mixture, faces, masks),
         }
     }
 }

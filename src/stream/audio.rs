@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 /// Samples per model chunk (40 ms).
 const CHUNK_SAMPLES: usize = CHUNK_FRAMES * HOP;
+/// Spectrum values per chunk.
+const CHUNK_LEN: usize = CHUNK_FRAMES * N_BINS;
 /// How long a file's audio waits for the vision stage to deliver the faces of its chunk. Frames
 /// come every 40 ms of vision work; silence this long means the video has no faces to give (no
 /// video track, a stalled decoder), and the stream goes on without waiting from then on.
@@ -40,7 +42,14 @@ pub(super) struct AudioThread {
     sinks: Vec<SlotSinks>,
     hop: [f32; HOP],
     hop_fill: usize,
+    /// The last `lookahead + 1` chunks of the mixture spectrum, a ring: the model's masks come
+    /// `lookahead` chunks after their chunk went in.
     mixture: Vec<Complex32>,
+    /// The ring entry being filled now.
+    current: usize,
+    lookahead: usize,
+    /// Output sample i is input sample i - delay: the STFT/iSTFT delay plus the look-ahead.
+    delay: u64,
     masks: Vec<Complex32>,
     masked: Vec<Complex32>,
     out: Vec<Vec<f32>>,
@@ -61,6 +70,8 @@ pub(super) struct AudioThread {
     face_timeline: FaceTimeline,
     /// A file with vision on: wait for each chunk's faces (a live source takes what has come).
     wait_for_faces: bool,
+    /// Time the current chunk waited for its faces.
+    face_wait: Duration,
 }
 
 impl AudioThread {
@@ -73,6 +84,7 @@ impl AudioThread {
         faces: Receiver<super::FaceFrame>,
     ) -> Result<Self> {
         let slots = separator.active_slots();
+        let lookahead = separator.lookahead_chunks();
         let mut sinks = Vec::with_capacity(slots);
         for k in 0..slots {
             let rtp = match &spec.rtp {
@@ -102,7 +114,10 @@ impl AudioThread {
             sinks,
             hop: [0.0; HOP],
             hop_fill: 0,
-            mixture: vec![Complex32::default(); CHUNK_FRAMES * N_BINS],
+            mixture: vec![Complex32::default(); (lookahead + 1) * CHUNK_LEN],
+            current: 0,
+            lookahead,
+            delay: (STFT_ISTFT_DELAY + lookahead * CHUNK_SAMPLES) as u64,
             masks: vec![Complex32::default(); slots * CHUNK_FRAMES * N_BINS],
             masked: vec![Complex32::default(); N_BINS],
             out: vec![vec![0.0; CHUNK_SAMPLES]; slots],
@@ -118,6 +133,7 @@ impl AudioThread {
             faces,
             face_timeline: FaceTimeline::new(),
             wait_for_faces: spec.source_waits() && spec.vision.is_some(),
+            face_wait: Duration::ZERO,
         })
     }
 
@@ -229,7 +245,7 @@ impl AudioThread {
         if self.hop_fill == HOP {
             self.hop_fill = 0;
             let busy = Instant::now();
-            let start = self.chunk_frames * N_BINS;
+            let start = self.current * CHUNK_LEN + self.chunk_frames * N_BINS;
             let hop = self.hop;
             self.stft
                 .push_hop(&hop, &mut self.mixture[start..start + N_BINS]);
@@ -237,11 +253,14 @@ impl AudioThread {
             let full = self.chunk_frames == CHUNK_FRAMES;
             if full {
                 self.chunk_frames = 0;
-                self.separate_chunk();
+                self.separate_chunk()?;
             }
+            // Time spent waiting for a file's faces is not work.
+            let waited = std::mem::take(&mut self.face_wait);
+            let worked = busy.elapsed().saturating_sub(waited);
             self.counters
                 .dsp_busy_ns
-                .fetch_add(busy.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                .fetch_add(worked.as_nanos() as u64, Ordering::Relaxed);
             if full {
                 self.emit_chunk(CHUNK_SAMPLES)?;
             }
@@ -249,10 +268,10 @@ impl AudioThread {
         Ok(())
     }
 
-    /// Masks for the chunk, then the iSTFT of each slot's masked mixture.
-    fn separate_chunk(&mut self) {
-        // The frame of faces on screen during this chunk, by pts (the bypass separator does not
-        // use it yet). The chunk is the last CHUNK_SAMPLES input samples.
+    /// Masks for the chunk `lookahead` chunks ago, then the iSTFT of each slot's masked mixture.
+    fn separate_chunk(&mut self) -> Result<()> {
+        // The frame of faces on screen during this chunk, by pts. The chunk is the last
+        // CHUNK_SAMPLES input samples.
         let mid = self
             .aligner
             .pts_of(self.samples_in.saturating_sub(CHUNK_SAMPLES as u64 / 2));
@@ -266,25 +285,46 @@ impl AudioThread {
         if let Some(c) = counter {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        self.separator
-            .masks(&self.mixture, faces.frame(), &mut self.masks);
-        let per_slot = CHUNK_FRAMES * N_BINS;
+        let now = self.current * CHUNK_LEN;
+        self.separator.masks(
+            &self.mixture[now..now + CHUNK_LEN],
+            faces.frame(),
+            &mut self.masks,
+        )?;
+        // The masks are for the oldest chunk of the ring, the one the next chunk overwrites.
+        let ring = self.lookahead + 1;
+        self.current = (self.current + 1) % ring;
+        let past = &self.mixture[self.current * CHUNK_LEN..(self.current + 1) * CHUNK_LEN];
         for (k, istft) in self.istft.iter_mut().enumerate() {
             for f in 0..CHUNK_FRAMES {
-                let x = &self.mixture[f * N_BINS..(f + 1) * N_BINS];
-                let m = &self.masks[k * per_slot + f * N_BINS..k * per_slot + (f + 1) * N_BINS];
+                let x = &past[f * N_BINS..(f + 1) * N_BINS];
+                let m = &self.masks[k * CHUNK_LEN + f * N_BINS..k * CHUNK_LEN + (f + 1) * N_BINS];
                 for ((y, x), m) in self.masked.iter_mut().zip(x).zip(m) {
                     *y = x * m;
                 }
                 istft.push_frame(&self.masked, &mut self.out[k][f * HOP..(f + 1) * HOP]);
             }
         }
+        Ok(())
     }
 
-    /// Move frames of faces from the video thread into the timeline until it holds the frame on
-    /// screen at `mid_ns` (or later ones: the rest stay queued in the channel). A live source
-    /// takes what has arrived; a file waits for the vision stage, up to [`FACE_WAIT`] at a time.
+    /// Move frames of faces from the video thread into the timeline. A live source takes all that
+    /// have arrived (the video thread must never wait on us; frames ahead of the audio wait in the
+    /// timeline). A file takes frames until the timeline holds the one on screen at `mid_ns`,
+    /// waiting for the vision stage up to [`FACE_WAIT`] at a time; later frames stay queued in
+    /// the channel, whose sender waits for room (nothing is dropped offline).
     fn take_faces_up_to(&mut self, mid_ns: u64) {
+        if !self.wait_for_faces {
+            while let Ok(frame) = self.faces.try_recv() {
+                if self.face_timeline.push(frame) {
+                    self.counters
+                        .face_frames_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            return;
+        }
+        let started = Instant::now();
         while !self.face_timeline.covers(mid_ns) {
             let next = if self.wait_for_faces && !self.shutdown.stop_requested() {
                 match self.faces.recv_timeout(FACE_WAIT) {
@@ -310,6 +350,7 @@ impl AudioThread {
                     .fetch_add(1, Ordering::Relaxed);
             }
         }
+        self.face_wait = started.elapsed();
     }
 
     /// Send the newest `n` output samples of every slot, dropping the start-up delay and stamping
@@ -317,7 +358,7 @@ impl AudioThread {
     fn emit_chunk(&mut self, n: usize) -> Result<()> {
         let first = self.produced;
         self.produced += n as u64;
-        let delay = STFT_ISTFT_DELAY as u64;
+        let delay = self.delay;
         // Output index i is input index i - delay; drop what precedes input sample 0 and what
         // follows the last real input sample (flush padding).
         let start = delay.saturating_sub(first).min(n as u64) as usize;
@@ -347,9 +388,9 @@ impl AudioThread {
     }
 
     /// The source went away (a reconnect waits): pad with silence until every sample taken so
-    /// far has come out of the iSTFT (the unfinished 40 ms chunk and the 22 ms delay) and out of
-    /// the outputs' payloaders, so the end of a session goes out now and not a whole outage late
-    /// with the next input. The pad is on the timeline (the next session re-anchors it,
+    /// far has come out of the iSTFT (the unfinished 40 ms chunk, the 22 ms delay and the model's
+    /// look-ahead) and out of the outputs' payloaders, so the end of a session goes out now and
+    /// not a whole outage late with the next input. The pad is on the timeline (the next session re-anchors it,
     /// `place_session_start`: the outage is longer than the pad, at least the 100 ms this waits
     /// plus the backoff), not counted as a gap.
     fn flush_tail(&mut self) -> Result<()> {
@@ -362,7 +403,7 @@ impl AudioThread {
         // One chunk more than the iSTFT needs: the RTP payloader and the Opus encoder hold a
         // partial packet (up to 600 samples at the default MTU, a 20 ms frame plus look-ahead)
         // until more samples come; 40 ms of silence pushes the real audio out of them.
-        let pad = self.pad_until(self.samples_in + (STFT_ISTFT_DELAY + CHUNK_SAMPLES) as u64)?;
+        let pad = self.pad_until(self.samples_in + self.delay + CHUNK_SAMPLES as u64)?;
         self.aligner.advance(pad);
         Ok(())
     }
@@ -374,7 +415,7 @@ impl AudioThread {
         }
         let real = self.samples_in;
         self.real_in = Some(real);
-        self.pad_until(real + STFT_ISTFT_DELAY as u64)?;
+        self.pad_until(real + self.delay)?;
         Ok(())
     }
 

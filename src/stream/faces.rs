@@ -129,6 +129,7 @@ mod tests {
         FaceFrame {
             pts_ns,
             faces: Vec::new(),
+            slot_tracks: Vec::new(),
         }
     }
 

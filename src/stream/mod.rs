@@ -19,6 +19,7 @@ pub mod faces;
 pub mod liveness;
 pub mod outputs;
 mod shutdown;
+pub mod slots;
 pub mod status;
 mod video;
 
@@ -70,13 +71,28 @@ pub struct StreamSpec {
     pub vision: Option<crate::vision::VisionConfig>,
     /// Reconnect a source that ends, fails or stalls; `None`: the stream ends with its source.
     pub reconnect: Option<ReconnectPolicy>,
+    /// What the speaker outputs carry.
+    pub separation: SeparationSpec,
+}
+
+/// What a stream separates with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum SeparationSpec {
+    /// No model: speaker slot 0 carries the mixture.
+    #[default]
+    Bypass,
+    /// The face-conditioned model at `path`: slot k carries the voice of the face holding it.
+    Model { path: PathBuf, slots: usize },
 }
 
 /// The faces of one video frame, as the separation stage receives them.
 #[derive(Debug, Clone)]
 pub struct FaceFrame {
     pub pts_ns: u64,
+    /// The faces offered to separation.
     pub faces: Vec<crate::vision::FaceObs>,
+    /// The track each speaker slot carries (`slots::SlotTable`), indexed by slot.
+    pub slot_tracks: Vec<Option<u64>>,
 }
 
 /// Live counters of a stream, readable while it runs.
@@ -124,8 +140,11 @@ pub struct StreamCounters {
     pub face_chunks_stale: AtomicU64,
     /// Time the vision stage spent detecting, tracking and cropping.
     pub vision_busy_ns: AtomicU64,
-    /// Frames the vision stage skipped to keep the overlay at camera rate (the thread was behind).
+    /// Frames the vision stage skipped while a stop drained the queue.
     pub vision_skipped_frames: AtomicU64,
+    /// Frames the vision stage tracked without the detector to keep the overlay at camera rate
+    /// (the thread was behind); their mouth crops are fresh, a due detection waits a frame.
+    pub vision_track_only_frames: AtomicU64,
     /// Reconnect attempts.
     pub reconnects: AtomicU64,
     /// Times the source came back (reached Running again after a reconnect).
@@ -156,6 +175,7 @@ pub struct StreamReport {
     pub face_chunks_stale: u64,
     pub face_frames_dropped: u64,
     pub vision_skipped_frames: u64,
+    pub vision_track_only_frames: u64,
     pub latency: LatencyStats,
     pub dsp_busy_s: f64,
     pub wall_s: f64,
@@ -273,7 +293,7 @@ impl Stream {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating output directory `{}`", dir.display()))?;
         }
-        let separator = spec.separator();
+        let separator = spec.separator()?;
         report.sdp_files = write_sdp_files(spec)?;
 
         // Outputs and models first: a bad model or an unusable port fails before the camera is
@@ -405,6 +425,7 @@ impl Stream {
         report.face_chunks_stale = c.face_chunks_stale.load(Ordering::Relaxed);
         report.face_frames_dropped = c.face_frames_dropped.load(Ordering::Relaxed);
         report.vision_skipped_frames = c.vision_skipped_frames.load(Ordering::Relaxed);
+        report.vision_track_only_frames = c.vision_track_only_frames.load(Ordering::Relaxed);
         report.reconnects = c.reconnects.load(Ordering::Relaxed);
         report.latency = self.latency.stats();
         report.dsp_busy_s = c.dsp_busy_ns.load(Ordering::Relaxed) as f64 / 1e9;

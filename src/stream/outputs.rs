@@ -1,7 +1,7 @@
 //! The RTP outputs a stream opens, in one place: `Stream::run` writes their SDP files from this
 //! list and the control API lists and serves the same entries.
 
-use super::StreamSpec;
+use super::{SeparationSpec, StreamSpec};
 use crate::media::egress::RtpAudioCodec;
 use crate::media::sdp::{self, SdpPayload};
 use crate::model::Separator;
@@ -29,9 +29,22 @@ impl RtpOutput {
 }
 
 impl StreamSpec {
-    /// The separator this stream runs (one place decides; the slot count follows from it).
-    pub fn separator(&self) -> Separator {
-        Separator::Bypass
+    /// The separator this stream runs, loaded and checked (the error names the model file).
+    pub fn separator(&self) -> anyhow::Result<Separator> {
+        Ok(match &self.separation {
+            SeparationSpec::Bypass => Separator::Bypass,
+            SeparationSpec::Model { path, slots } => Separator::Faces(Box::new(
+                crate::model::FaceSeparator::load(path, *slots, 1)?,
+            )),
+        })
+    }
+
+    /// Speaker slots that carry audio (one place decides: outputs, SDP files, the separator).
+    pub fn speaker_slots(&self) -> usize {
+        match &self.separation {
+            SeparationSpec::Bypass => 1,
+            SeparationSpec::Model { slots, .. } => *slots,
+        }
     }
 
     /// True when the source waits for the compute stages (a file processed offline): nothing is
@@ -49,7 +62,7 @@ impl StreamSpec {
             RtpAudioCodec::Opus => SdpPayload::Opus,
             RtpAudioCodec::L16 => SdpPayload::L16,
         };
-        let mut list: Vec<RtpOutput> = (0..self.separator().active_slots())
+        let mut list: Vec<RtpOutput> = (0..self.speaker_slots())
             .map(|k| RtpOutput {
                 kind: "speaker",
                 slot: Some(k),

@@ -5,20 +5,35 @@ use super::FaceFrame;
 use super::StreamCounters;
 use super::StreamSpec;
 use super::draw::{Canvas, track_colour};
+use super::slots::SlotTable;
 use crate::media::egress::{OverlayMp4Recorder, OverlayRtpOutput, RtpTarget};
 use crate::media::ingest::VideoFrame;
 use crate::media::record::{Timeline, TimelineFace, TimelineFrame};
 use crate::vision::{FaceObs, FacePipeline, RgbView};
 use anyhow::{Result, anyhow};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
 use gstreamer as gst;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Frames waiting in the channel from which the vision stage is skipped for a frame.
+/// Frames waiting in the channel from which the vision stage leaves the detector out.
 const VISION_SKIP_BACKLOG: usize = 3;
+
+/// How long a file's video thread waits for room in the face channel before dropping a frame.
+const FACE_SEND_WAIT: Duration = Duration::from_secs(5);
+
+/// How much vision work a frame gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VisionWork {
+    /// Detector (when due), tracker, mouth crops.
+    Full,
+    /// Tracker and mouth crops only: the thread is behind its camera.
+    TrackOnly,
+    /// Nothing: a stop is draining the queue.
+    Skip,
+}
 
 /// The video thread: faces (detector + tracker), the overlay outputs and the timeline.
 pub(super) struct VideoThread {
@@ -32,6 +47,8 @@ pub(super) struct VideoThread {
     shutdown: Arc<super::Shutdown>,
     /// The source waits for us (a file): never skip vision work to keep up.
     source_waits: bool,
+    /// Which track each speaker slot carries.
+    slots: SlotTable,
 }
 
 impl VideoThread {
@@ -90,6 +107,7 @@ impl VideoThread {
             counters: counters.clone(),
             shutdown: shutdown.clone(),
             source_waits: spec.source_waits(),
+            slots: SlotTable::new(spec.speaker_slots()),
         })
     }
 
@@ -102,13 +120,19 @@ impl VideoThread {
                         super::shutdown::drop_backlog(rx.len(), counter, "video frames");
                         break;
                     }
-                    // Behind (frames waiting) or stopping: keep the overlay at camera rate (or
-                    // the stop quick) by skipping the vision work for this frame; the last faces
-                    // are kept and drawn. A file has no camera rate to keep, and at the end of a
-                    // stream everything queued is worked through: every frame gets its faces.
-                    let behind = (!self.source_waits && rx.len() >= VISION_SKIP_BACKLOG)
-                        || self.shutdown.stop_requested();
-                    self.on_frame(&frame, behind)?
+                    // Behind (frames waiting): keep the overlay at camera rate by leaving the
+                    // detector out for this frame (tracks and mouth crops still follow the
+                    // frame). Stopping: no vision work at all, the last faces are drawn. A file
+                    // has no camera rate to keep, and at the end of a stream everything queued
+                    // is worked through: every frame gets its faces.
+                    let work = if self.shutdown.stop_requested() {
+                        VisionWork::Skip
+                    } else if !self.source_waits && rx.len() >= VISION_SKIP_BACKLOG {
+                        VisionWork::TrackOnly
+                    } else {
+                        VisionWork::Full
+                    };
+                    self.on_frame(&frame, work)?
                 }
                 Err(RecvTimeoutError::Timeout) if !self.shutdown.is_set() => {}
                 Err(_) => break,
@@ -129,18 +153,22 @@ impl VideoThread {
         Ok(())
     }
 
-    fn on_frame(&mut self, frame: &VideoFrame, behind: bool) -> Result<()> {
+    fn on_frame(&mut self, frame: &VideoFrame, work: VisionWork) -> Result<()> {
         let c = &self.counters;
         c.last_pts_ns
             .fetch_max(frame.pts_ns + 40_000_000, Ordering::Relaxed);
         c.last_data_at_ns
             .store(super::monotonic_ns(), Ordering::Relaxed);
-        if behind && self.vision.is_some() {
-            self.counters
-                .vision_skipped_frames
-                .fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.find_faces(frame)?;
+        let counter = match work {
+            VisionWork::Full => None,
+            VisionWork::TrackOnly => Some(&c.vision_track_only_frames),
+            VisionWork::Skip => Some(&c.vision_skipped_frames),
+        };
+        if let Some(counter) = counter.filter(|_| self.vision.is_some()) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        if work != VisionWork::Skip {
+            self.find_faces(frame, work == VisionWork::Full)?;
         }
         // Boxes are drawn on a copy; without faces the decoded frame goes out as it is.
         let drawn = if self.faces.is_empty() || (self.rtp.is_none() && self.mp4.is_none()) {
@@ -171,7 +199,7 @@ impl VideoThread {
                     .iter()
                     .map(|f| TimelineFace {
                         track_id: f.track_id,
-                        slot: None,
+                        slot: self.slots.slot_of(f.track_id),
                         bbox: f.bbox,
                         speaking: false,
                     })
@@ -185,8 +213,8 @@ impl VideoThread {
         Ok(())
     }
 
-    /// Detect/track faces in the frame and hand them to the separation stage.
-    fn find_faces(&mut self, frame: &VideoFrame) -> Result<()> {
+    /// Detect (when `detect`) and track faces in the frame, and hand them to the separation stage.
+    fn find_faces(&mut self, frame: &VideoFrame, detect: bool) -> Result<()> {
         let Some(vision) = &mut self.vision else {
             return Ok(());
         };
@@ -203,7 +231,11 @@ impl VideoThread {
             // GStreamer pads RGB rows to a multiple of 4 bytes.
             stride: map.len() / h.max(1),
         };
-        vision.process(frame.pts_ns, &view, true, &mut self.faces)?;
+        if detect {
+            vision.process(frame.pts_ns, &view, true, &mut self.faces)?;
+        } else {
+            vision.track_only(frame.pts_ns, &view, true, &mut self.faces);
+        }
         let c = &self.counters;
         c.vision_busy_ns
             .fetch_add(busy.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -212,15 +244,28 @@ impl VideoThread {
         if let Some(max_id) = self.faces.iter().map(|f| f.track_id).max() {
             c.tracks_started.fetch_max(max_id, Ordering::Relaxed);
         }
+        let offered: Vec<FaceObs> = self.faces.iter().filter(|f| f.offered).cloned().collect();
+        self.slots.update(offered.iter().map(|f| f.track_id));
         let offered = FaceFrame {
             pts_ns: frame.pts_ns,
-            faces: self.faces.iter().filter(|f| f.offered).cloned().collect(),
+            faces: offered,
+            slot_tracks: self.slots.tracks(),
         };
-        match self.face_tx.try_send(offered) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                c.face_frames_dropped.fetch_add(1, Ordering::Relaxed);
+        // A file's audio takes its faces as it needs them: wait for room (bounded, in case the
+        // audio thread is stuck on something else). Live: never wait, drop and count.
+        let sent = if self.source_waits {
+            match self.face_tx.send_timeout(offered, FACE_SEND_WAIT) {
+                Ok(()) | Err(SendTimeoutError::Disconnected(_)) => true,
+                Err(SendTimeoutError::Timeout(_)) => false,
             }
+        } else {
+            match self.face_tx.try_send(offered) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => true,
+                Err(TrySendError::Full(_)) => false,
+            }
+        };
+        if !sent {
+            c.face_frames_dropped.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }

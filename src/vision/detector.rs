@@ -48,19 +48,7 @@ impl Default for DetectorConfig {
 /// Where the model is looked for: next to the sources (a checkout), else `<prefix>/share/avsepd/`
 /// next to an installed binary.
 pub fn default_model_path() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/centerface.onnx");
-    if here.is_file() {
-        return here;
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| {
-            exe.parent()?
-                .parent()
-                .map(|p| p.join("share/avsepd/centerface.onnx"))
-        })
-        .filter(|p| p.is_file())
-        .unwrap_or(here)
+    crate::model::shipped_model_path("centerface.onnx")
 }
 
 /// Read `path` and check it is exactly the model we converted; the error names the path.

@@ -70,7 +70,6 @@ impl FacePipeline {
         with_crops: bool,
         out: &mut Vec<FaceObs>,
     ) -> Result<()> {
-        out.clear();
         if self.frame.is_multiple_of(self.cfg.every.max(1) as u64) {
             self.detector
                 .detect(img, self.cfg.detect_long_side, &mut self.dets)?;
@@ -78,6 +77,26 @@ impl FacePipeline {
             self.last_detect_pts = Some(pts);
         }
         self.frame += 1;
+        self.observe(pts, img, with_crops, out);
+        Ok(())
+    }
+
+    /// A frame without the detector, for a caller that has fallen behind: the tracks' predicted
+    /// boxes with fresh mouth crops (the crops are cheap, the detector is not). A detection due
+    /// now runs at the next [`Self::process`].
+    pub fn track_only(
+        &mut self,
+        pts: u64,
+        img: &RgbView,
+        with_crops: bool,
+        out: &mut Vec<FaceObs>,
+    ) {
+        self.observe(pts, img, with_crops, out);
+    }
+
+    /// One observation per visible track at `pts` into `out` (cleared first).
+    fn observe(&self, pts: u64, img: &RgbView, with_crops: bool, out: &mut Vec<FaceObs>) {
+        out.clear();
         for t in self.tracker.tracks() {
             if !self.tracker.visible(t, pts) {
                 continue;
@@ -104,6 +123,5 @@ impl FacePipeline {
                 offered: big_enough && seen_at_last_run,
             });
         }
-        Ok(())
     }
 }

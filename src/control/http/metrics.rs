@@ -23,7 +23,7 @@ fn count(a: &AtomicU64) -> f64 {
 }
 
 /// Families with one sample per stream: name, type, help, value.
-const SIMPLE: [(&str, &str, &str, Getter); 21] = [
+const SIMPLE: [(&str, &str, &str, Getter); 22] = [
     (
         "avsepd_stream_up",
         "gauge",
@@ -147,8 +147,14 @@ const SIMPLE: [(&str, &str, &str, Getter); 21] = [
     (
         "avsepd_vision_skipped_frames_total",
         "counter",
-        "frames the vision stage skipped to keep the overlay at camera rate",
+        "frames the vision stage skipped while a stop drained the queue",
         |s| count(&s.counters.vision_skipped_frames),
+    ),
+    (
+        "avsepd_vision_track_only_frames_total",
+        "counter",
+        "frames the vision stage tracked without the detector to keep up with the camera",
+        |s| count(&s.counters.vision_track_only_frames),
     ),
 ];
 
