@@ -226,6 +226,12 @@ fn cases() -> Vec<Case> {
             "must be at most 253 characters, got 254",
         ),
         case(
+            "separation model file missing",
+            format!("[separation]\nmode = \"model\"\nmodel = \"/nonexistent/sep.onnx\"\n{DOOR}"),
+            &["separation.model"],
+            "separation.model: `/nonexistent/sep.onnx` is not a file",
+        ),
+        case(
             "separation model without vision",
             format!("[separation]\nmode = \"model\"\n[vision]\nenabled = false\n{DOOR}"),
             &["separation.mode"],

@@ -191,6 +191,16 @@ fn check_separation(config: &Config, c: &mut Collector<'_>) {
             "`model` separates the voice of each face: it needs `vision.enabled = true`".to_owned(),
         );
     }
+    // Its contents are checked when a stream loads it; a path that is not even a file is a
+    // configuration error worth reporting with the others.
+    if let Some(path) = &separation.model
+        && !path.is_file()
+    {
+        c.push(
+            "separation.model",
+            format!("`{}` is not a file", path.display()),
+        );
+    }
     c.range(
         "separation.max_speakers",
         &limits::MAX_SPEAKERS,
