@@ -14,7 +14,7 @@ use crate::dsp::{
 use crate::stream::FaceFrame;
 use crate::vision::ROI_SIZE;
 use anyhow::{Context, Result, anyhow, bail};
-use ort::session::{Session, SessionInputValue, builder::GraphOptimizationLevel};
+use ort::session::{Session, SessionInputValue};
 use ort::value::TensorRef;
 use std::path::{Path, PathBuf};
 
@@ -140,16 +140,8 @@ impl FaceSeparator {
                 path.display()
             )
         })?;
-        let env = super::runtime::environment(None)?;
+        let session = super::runtime::session_from_bytes("separator model", path, &bytes, threads)?;
         let ctx = |e: ort::Error| anyhow!("separator model `{}`: {e}", path.display());
-        let session = Session::builder(env)
-            .map_err(ctx)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| ctx(e.into()))?
-            .with_intra_threads(threads)
-            .map_err(|e| ctx(e.into()))?
-            .commit_from_memory(&bytes)
-            .map_err(ctx)?;
         let contract = {
             let meta = session.metadata().map_err(ctx)?;
             ModelContract::check(path, |k| meta.custom(k))?

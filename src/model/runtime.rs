@@ -79,3 +79,24 @@ pub fn environment(configured: Option<&Path>) -> Result<&'static ort::environmen
 pub fn build_info() -> String {
     ort::info().to_string()
 }
+
+/// A CPU session for a model already read into memory, graph optimisations on, `threads` intra-op
+/// threads; errors say `{what} `path`: ...`.
+pub fn session_from_bytes(
+    what: &str,
+    path: &Path,
+    bytes: &[u8],
+    threads: usize,
+) -> Result<ort::session::Session> {
+    use ort::session::{Session, builder::GraphOptimizationLevel};
+    let env = environment(None)?;
+    let ctx = |e: ort::Error| anyhow::anyhow!("{what} `{}`: {e}", path.display());
+    Session::builder(env)
+        .map_err(ctx)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| ctx(e.into()))?
+        .with_intra_threads(threads)
+        .map_err(|e| ctx(e.into()))?
+        .commit_from_memory(bytes)
+        .map_err(ctx)
+}

@@ -70,8 +70,6 @@ pub(super) struct AudioThread {
     face_timeline: FaceTimeline,
     /// A file with vision on: wait for each chunk's faces (a live source takes what has come).
     wait_for_faces: bool,
-    /// Time the current chunk waited for its faces.
-    face_wait: Duration,
 }
 
 impl AudioThread {
@@ -133,7 +131,6 @@ impl AudioThread {
             faces,
             face_timeline: FaceTimeline::new(),
             wait_for_faces: spec.source_waits() && spec.vision.is_some(),
-            face_wait: Duration::ZERO,
         })
     }
 
@@ -251,12 +248,12 @@ impl AudioThread {
                 .push_hop(&hop, &mut self.mixture[start..start + N_BINS]);
             self.chunk_frames += 1;
             let full = self.chunk_frames == CHUNK_FRAMES;
+            let mut waited = Duration::ZERO;
             if full {
                 self.chunk_frames = 0;
-                self.separate_chunk()?;
+                waited = self.separate_chunk()?;
             }
             // Time spent waiting for a file's faces is not work.
-            let waited = std::mem::take(&mut self.face_wait);
             let worked = busy.elapsed().saturating_sub(waited);
             self.counters
                 .dsp_busy_ns
@@ -269,13 +266,14 @@ impl AudioThread {
     }
 
     /// Masks for the chunk `lookahead` chunks ago, then the iSTFT of each slot's masked mixture.
-    fn separate_chunk(&mut self) -> Result<()> {
+    /// Returns how long the chunk waited for its faces.
+    fn separate_chunk(&mut self) -> Result<Duration> {
         // The frame of faces on screen during this chunk, by pts. The chunk is the last
         // CHUNK_SAMPLES input samples.
         let mid = self
             .aligner
             .pts_of(self.samples_in.saturating_sub(CHUNK_SAMPLES as u64 / 2));
-        self.take_faces_up_to(mid);
+        let waited = self.take_faces_up_to(mid);
         let faces = self.face_timeline.at(mid);
         let counter = match faces {
             FaceMatch::OnTime(_) => Some(&self.counters.face_chunks_on_time),
@@ -305,26 +303,23 @@ impl AudioThread {
                 istft.push_frame(&self.masked, &mut self.out[k][f * HOP..(f + 1) * HOP]);
             }
         }
-        Ok(())
+        Ok(waited)
     }
 
     /// Move frames of faces from the video thread into the timeline. A live source takes all that
     /// have arrived (the video thread must never wait on us; frames ahead of the audio wait in the
     /// timeline). A file takes frames until the timeline holds the one on screen at `mid_ns`,
     /// waiting for the vision stage up to [`FACE_WAIT`] at a time; later frames stay queued in
-    /// the channel, whose sender waits for room (nothing is dropped offline).
-    fn take_faces_up_to(&mut self, mid_ns: u64) {
+    /// the channel, whose sender waits for room (nothing is dropped offline). Returns the time
+    /// spent waiting.
+    fn take_faces_up_to(&mut self, mid_ns: u64) -> Duration {
+        let started = Instant::now();
         if !self.wait_for_faces {
             while let Ok(frame) = self.faces.try_recv() {
-                if self.face_timeline.push(frame) {
-                    self.counters
-                        .face_frames_dropped
-                        .fetch_add(1, Ordering::Relaxed);
-                }
+                self.keep_faces(frame);
             }
-            return;
+            return started.elapsed();
         }
-        let started = Instant::now();
         while !self.face_timeline.covers(mid_ns) {
             let next = if self.wait_for_faces && !self.shutdown.stop_requested() {
                 match self.faces.recv_timeout(FACE_WAIT) {
@@ -344,13 +339,18 @@ impl AudioThread {
                 self.faces.try_recv().ok()
             };
             let Some(frame) = next else { break };
-            if self.face_timeline.push(frame) {
-                self.counters
-                    .face_frames_dropped
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+            self.keep_faces(frame);
         }
-        self.face_wait = started.elapsed();
+        started.elapsed()
+    }
+
+    /// A frame of faces into the timeline; one that pushed out an untaken frame is counted.
+    fn keep_faces(&mut self, frame: super::FaceFrame) {
+        if self.face_timeline.push(frame) {
+            self.counters
+                .face_frames_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Send the newest `n` output samples of every slot, dropping the start-up delay and stamping
@@ -390,9 +390,9 @@ impl AudioThread {
     /// The source went away (a reconnect waits): pad with silence until every sample taken so
     /// far has come out of the iSTFT (the unfinished 40 ms chunk, the 22 ms delay and the model's
     /// look-ahead) and out of the outputs' payloaders, so the end of a session goes out now and
-    /// not a whole outage late with the next input. The pad is on the timeline (the next session re-anchors it,
-    /// `place_session_start`: the outage is longer than the pad, at least the 100 ms this waits
-    /// plus the backoff), not counted as a gap.
+    /// not a whole outage late with the next input. The pad is on the timeline (the next session
+    /// re-anchors it, `place_session_start`: the outage is longer than the pad, at least the
+    /// 100 ms this waits plus the backoff), not counted as a gap.
     fn flush_tail(&mut self) -> Result<()> {
         if self.aligner.t0().is_none() {
             return Ok(());

@@ -156,7 +156,7 @@ impl VideoThread {
     fn on_frame(&mut self, frame: &VideoFrame, work: VisionWork) -> Result<()> {
         let c = &self.counters;
         c.last_pts_ns
-            .fetch_max(frame.pts_ns + 40_000_000, Ordering::Relaxed);
+            .fetch_max(frame.pts_ns + super::faces::FRAME_NS, Ordering::Relaxed);
         c.last_data_at_ns
             .store(super::monotonic_ns(), Ordering::Relaxed);
         let counter = match work {

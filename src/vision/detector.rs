@@ -6,7 +6,6 @@ use super::decode::{self, Heads};
 use super::image::{RgbView, resize_to_planar};
 use anyhow::{Context, Result, bail};
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -137,16 +136,12 @@ impl CenterFace {
             .unwrap_or_else(default_model_path);
         let session = shared_session(&path, cfg.intra_threads, || {
             let bytes = read_verified(&path)?;
-            let env = crate::model::runtime::environment(None)?;
-            let ctx = |e: ort::Error| anyhow::anyhow!("face detector `{}`: {e}", path.display());
-            Session::builder(env)
-                .map_err(ctx)?
-                .with_optimization_level(GraphOptimizationLevel::Level3)
-                .map_err(|e| ctx(e.into()))?
-                .with_intra_threads(cfg.intra_threads)
-                .map_err(|e| ctx(e.into()))?
-                .commit_from_memory(&bytes)
-                .map_err(ctx)
+            crate::model::runtime::session_from_bytes(
+                "face detector",
+                &path,
+                &bytes,
+                cfg.intra_threads,
+            )
         })?;
         Ok(CenterFace {
             session,
