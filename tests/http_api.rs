@@ -409,6 +409,16 @@ fn readiness_events_and_metrics_follow_a_running_stream() {
 
     let up = events.wait_for(Duration::from_secs(60), is("up", "live"));
     assert!(up.data["unix_ms"].as_u64().unwrap() > 0);
+    // The clip's first voice starts at 0.3 s; without a model slot 0 carries the mixture, so
+    // slot 0 speaks (src/stream/speech.rs) and the event says so, with the pts.
+    let speech = events.wait_for(Duration::from_secs(30), is("speech_start", "live"));
+    let detail = speech.data["detail"].as_str().unwrap();
+    assert!(detail.starts_with("slot 0, pts "), "{detail}");
+    let pts: u64 = detail.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        (200_000_000..1_000_000_000).contains(&pts),
+        "speech starts at {pts} ns, the voice at 0.3 s"
+    );
 
     // Ready while the stream runs; the server that also shows the idle stream names only it.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -486,6 +496,11 @@ fn readiness_events_and_metrics_follow_a_running_stream() {
     }
     assert_eq!(sample(&m, "avsepd_stream_up", &live_label), 0.0);
     assert_eq!(sample(&m, "avsepd_reconnects_total", &live_label), 0.0);
+    let segments = sample(&m, "avsepd_speech_segments_total", &live_label);
+    assert_eq!(segments, report.speech_segments as f64);
+    assert!(segments >= 1.0, "{report:?}");
+    // Nobody speaks in a stopped stream.
+    assert_eq!(sample(&m, "avsepd_speaking_slots", &live_label), 0.0);
     assert_eq!(
         sample(&m, "avsepd_audio_in_samples_total", &live_label),
         report.audio_in_samples as f64

@@ -1,4 +1,4 @@
-"""`python -m training synth|train|soup|export|evaluate|oracle|diagnose|fit|judge|report|bench --config training/configs/<name>.toml`."""
+"""`python -m training synth|train|soup|export|evaluate|calibrate|speaking|oracle|diagnose|fit|judge|report|bench --config training/configs/<name>.toml`."""
 
 from __future__ import annotations
 
@@ -76,6 +76,34 @@ def cmd_evaluate(cfg: dict, args) -> int:
     return 0
 
 
+def cmd_calibrate(cfg: dict, args) -> int:
+    from .calibrate import calibrate, write_gain
+    from .onnx_run import ModelError
+
+    try:
+        result = calibrate(cfg, split=args.split, model_path=args.model)
+    except (ModelError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1))
+    if args.write:
+        write_gain(args.model, result["output_gain_db"])
+        print(f"wrote output_gain_db = {result['output_gain_db']:.2f} into {args.model}", file=sys.stderr)
+    return 0
+
+
+def cmd_speaking(cfg: dict, args) -> int:
+    from .onnx_run import ModelError
+    from .speaking import speaking_sweep
+
+    try:
+        print(json.dumps(speaking_sweep(cfg, split=args.split, model_path=args.model), indent=1))
+    except (ModelError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_oracle(cfg: dict, args) -> int:
     from .oracle import oracle
 
@@ -143,14 +171,14 @@ def cmd_bench(cfg: dict, args) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
     p.add_argument("command", choices=["synth", "train", "soup", "export", "evaluate", "oracle", "diagnose", "fit", "judge",
-                                       "report", "bench"])
+                                       "report", "bench", "calibrate", "speaking"])
     p.add_argument("--config", default="training/configs/cpu.toml")
     p.add_argument("--splits", help="synth: comma-separated subset of the config's splits (default: all of synth.scenes)")
     p.add_argument("--replace", action="store_true",
                    help="synth: write over splits that were made with other settings")
     p.add_argument("--workers", type=int, default=1,
                    help="synth: processes (the data is the same whatever the number)")
-    p.add_argument("--split", default="val", help="evaluate/oracle/diagnose: val, test (held-out TTS voices), val_real or test_real (real voices)")
+    p.add_argument("--split", default="val", help="evaluate/calibrate/oracle/diagnose: val, test (held-out TTS voices), val_real or test_real (real voices)")
     p.add_argument("--model", default="models/separator.onnx",
                    help="evaluate/fit/bench: the exported ONNX model (default: the shipped one)")
     p.add_argument("--shards", type=int, default=1,
@@ -161,6 +189,8 @@ def main(argv=None) -> int:
                         "model selection on val without the held-out faces; writes models/eval/camera/")
     p.add_argument("--out", help="export: where to write the ONNX file (default: the run directory); "
                                   "judge: also write the verdict and figures there as JSON")
+    p.add_argument("--write", action="store_true",
+                   help="calibrate: store the gain in the model's metadata (output_gain_db; changes its sha256)")
     p.add_argument("--rule", help="judge: a shipping rule file (training/rules/*.toml)")
     p.add_argument("--candidate", action="append",
                    help="judge: an exported candidate model (repeat for several)")
@@ -188,7 +218,8 @@ def main(argv=None) -> int:
         cfg["run_name"] = f"{cfg['name']}-{args.kind}"
     return {"synth": cmd_synth, "train": cmd_train, "soup": cmd_soup, "export": cmd_export, "evaluate": cmd_evaluate,
             "oracle": cmd_oracle, "diagnose": cmd_diagnose, "fit": cmd_fit, "judge": cmd_judge, "report": cmd_report,
-            "bench": cmd_bench}[args.command](cfg, args)
+            "bench": cmd_bench, "calibrate": cmd_calibrate,
+            "speaking": cmd_speaking}[args.command](cfg, args)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,7 @@ pub fn log_report(r: &StreamReport) {
         face_frames_dropped = r.face_frames_dropped,
         vision_skipped_frames = r.vision_skipped_frames,
         vision_track_only_frames = r.vision_track_only_frames,
+        speech_segments = r.speech_segments,
         latency_p50_ms = r.latency.p50_ms,
         latency_p99_ms = r.latency.p99_ms,
         "stream finished"

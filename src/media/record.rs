@@ -114,6 +114,33 @@ pub struct TimelineEvent {
 }
 
 impl Timeline {
+    /// Mark each face speaking where its slot's speech covers the frame's pts, and add the
+    /// segments' starts and ends as `speech_start` / `speech_end` events (with slot, track id).
+    pub fn add_speech(&mut self, log: &crate::stream::speech::SpeechLog) {
+        for frame in &mut self.frames {
+            for face in &mut frame.faces {
+                face.speaking = face.slot.is_some_and(|k| log.speaking_at(k, frame.pts));
+            }
+        }
+        let event = |pts: u64, kind: &str, seg: &crate::stream::speech::SpeechSegment| {
+            let mut detail = serde_json::Map::new();
+            detail.insert("slot".into(), seg.slot.into());
+            detail.insert("track_id".into(), seg.track_id.into());
+            TimelineEvent {
+                pts,
+                kind: kind.to_string(),
+                detail,
+            }
+        };
+        for seg in &log.segments {
+            self.events.push(event(seg.start, "speech_start", seg));
+            if let Some(end) = seg.end {
+                self.events.push(event(end, "speech_end", seg));
+            }
+        }
+        self.events.sort_by_key(|e| e.pts);
+    }
+
     pub fn write(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("json.tmp");
         let file =

@@ -23,6 +23,17 @@ const MAX_LOOKAHEAD_CHUNKS: usize = 2;
 const ROI_LEN: usize = ROI_SIZE * ROI_SIZE;
 const CHUNK_LEN: usize = CHUNK_FRAMES * N_BINS;
 
+/// Output gains (dB) of models whose files predate the `output_gain_db` metadata key, by sha256.
+/// The models are trained with a scale-invariant loss, so their output level is their own; the
+/// gain brings a voice back to about the level it has in the mixture. Measured with `python -m
+/// training calibrate --split val` (training/calibrate.py; models/MODELS.md "Output level").
+const KNOWN_OUTPUT_GAINS: [(&str, f32); 1] = [(
+    // v15s, the shipped models/separator.onnx: median of 165 validation faces, quartiles 22.3 /
+    // 27.9 dB.
+    "c23e74289a526f492071ca3bb77706bf7219f8d5d2c36796b27e0e82b2e5e648",
+    25.69,
+)];
+
 /// Where the shipped model is looked for: next to the sources (a checkout), else
 /// `<prefix>/share/avsepd/` next to an installed binary.
 pub fn default_model_path() -> PathBuf {
@@ -50,6 +61,8 @@ pub struct ModelContract {
     /// `state_*` inputs and the outputs they are fed back from, in the same order.
     pub state_inputs: Vec<String>,
     pub state_outputs: Vec<String>,
+    /// `output_gain_db` when the file has it (training/calibrate.py `--write`).
+    pub output_gain_db: Option<f32>,
 }
 
 impl ModelContract {
@@ -96,10 +109,24 @@ impl ModelContract {
                 "separator model `{file}`: metadata state_inputs and state_outputs differ in length"
             );
         }
+        let output_gain_db = match get("output_gain_db") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<f32>()
+                    .ok()
+                    .filter(|g| g.is_finite() && g.abs() <= 60.0)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "separator model `{file}`: metadata output_gain_db = `{v}` is not a gain in dB between -60 and 60"
+                        )
+                    })?,
+            ),
+        };
         Ok(ModelContract {
             lookahead_chunks: lookahead / CHUNK_FRAMES,
             state_inputs,
             state_outputs,
+            output_gain_db,
         })
     }
 }
@@ -128,6 +155,8 @@ pub struct FaceSeparator {
     state_batch: Vec<Vec<f32>>,
     /// The slot of each batch row in the current call.
     rows: Vec<usize>,
+    /// Linear factor on every mask: the model's output gain.
+    gain: f32,
 }
 
 impl FaceSeparator {
@@ -173,6 +202,7 @@ impl FaceSeparator {
             }
             state_shapes.push(shape);
         }
+        let gain_db = output_gain_db(path, &contract, &bytes);
         let sizes: Vec<usize> = state_shapes.iter().map(|s| s.iter().product()).collect();
         let slots = (0..slots)
             .map(|_| Slot {
@@ -193,6 +223,7 @@ impl FaceSeparator {
             rows: Vec::with_capacity(n),
             slots,
             contract,
+            gain: 10f32.powf(gain_db / 20.0),
         })
     }
 
@@ -326,8 +357,9 @@ impl FaceSeparator {
                 let row = &mask[r * 2 * CHUNK_LEN..(r + 1) * 2 * CHUNK_LEN];
                 let (re, im) = row.split_at(CHUNK_LEN);
                 let out = &mut masks[k * CHUNK_LEN..(k + 1) * CHUNK_LEN];
+                let g = self.gain;
                 for ((m, &re), &im) in out.iter_mut().zip(re).zip(im) {
-                    *m = Complex32::new(re, im);
+                    *m = Complex32::new(g * re, g * im);
                 }
             }
             slot.calls += 1;
@@ -340,6 +372,29 @@ impl FaceSeparator {
             }
         }
         Ok(())
+    }
+}
+
+/// The model's output gain: its metadata's, else the one measured for its sha256, else 0 dB
+/// (with a warning: its voices come out at the model's own level).
+fn output_gain_db(path: &Path, contract: &ModelContract, bytes: &[u8]) -> f32 {
+    use sha2::{Digest, Sha256};
+    if let Some(g) = contract.output_gain_db {
+        return g;
+    }
+    let sha: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    match KNOWN_OUTPUT_GAINS.iter().find(|(s, _)| *s == sha) {
+        Some(&(_, g)) => g,
+        None => {
+            tracing::warn!(
+                model = %path.display(),
+                "separator model has no output_gain_db metadata: voices come out at the model's own level (`python -m training calibrate --write` measures and stores it)"
+            );
+            0.0
+        }
     }
 }
 
@@ -365,6 +420,23 @@ mod tests {
         let c = check(&shipped_metadata()).unwrap();
         assert_eq!(c.lookahead_chunks, 2);
         assert_eq!(c.state_outputs, ["state_gru_out", "state_prev_roi_out"]);
+        assert_eq!(c.output_gain_db, None);
+    }
+
+    #[test]
+    fn the_output_gain_comes_from_metadata_then_the_known_files() {
+        let mut m = shipped_metadata();
+        let c = check(&m).unwrap();
+        let path = Path::new("m.onnx");
+        // Not a known file and no metadata: the model's own level.
+        assert_eq!(output_gain_db(path, &c, b"some other model"), 0.0);
+        m.insert("output_gain_db", "12.5".into());
+        let c = check(&m).unwrap();
+        assert_eq!(output_gain_db(path, &c, b"some other model"), 12.5);
+        // The shipped file is known by its sha256.
+        let shipped = std::fs::read(default_model_path()).unwrap();
+        let c = check(&shipped_metadata()).unwrap();
+        assert_eq!(output_gain_db(path, &c, &shipped), KNOWN_OUTPUT_GAINS[0].1);
     }
 
     #[test]
@@ -378,6 +450,8 @@ mod tests {
             ("lookahead_frames", Some("6")),
             ("lookahead_frames", Some("12")),
             ("state_inputs", None),
+            ("output_gain_db", Some("loud")),
+            ("output_gain_db", Some("90")),
         ] {
             let mut m = shipped_metadata();
             match value {

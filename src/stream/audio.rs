@@ -6,6 +6,8 @@ use super::StreamCounters;
 use super::StreamSpec;
 use super::align::{NS_PER_SAMPLE, Placement, PtsAligner};
 use super::faces::{FaceMatch, FaceTimeline};
+use super::speech::{SpeechChange, SpeechLog, SpeechTracker};
+use super::status::{StreamEvent, unix_ms};
 use crate::dsp::{HOP, N_BINS, STFT_ISTFT_DELAY, StreamingIstft, StreamingStft};
 use crate::media::egress::{AudioRtpOutput, RtpTarget};
 use crate::media::ingest::AudioChunk;
@@ -70,6 +72,16 @@ pub(super) struct AudioThread {
     face_timeline: FaceTimeline,
     /// A file with vision on: wait for each chunk's faces (a live source takes what has come).
     wait_for_faces: bool,
+    /// Who is speaking (speech.rs), from each slot's power and the mixture's per chunk.
+    speech: SpeechTracker,
+    voice_power: Vec<f32>,
+    /// The track each slot carried in the chunk just separated, and when its speech started.
+    chunk_tracks: Vec<Option<u64>>,
+    speech_tracks: Vec<Option<u64>>,
+    /// Segments for the timeline; only kept when the stream records one (it grows with the run).
+    speech_log: Option<SpeechLog>,
+    /// The control API's server-sent events (`speech_start`, `speech_end`).
+    events: tokio::sync::broadcast::Sender<StreamEvent>,
 }
 
 impl AudioThread {
@@ -80,6 +92,7 @@ impl AudioThread {
         latency: &Arc<LatencyTracker>,
         shutdown: &Arc<super::Shutdown>,
         faces: Receiver<super::FaceFrame>,
+        events: tokio::sync::broadcast::Sender<StreamEvent>,
     ) -> Result<Self> {
         let slots = separator.active_slots();
         let lookahead = separator.lookahead_chunks();
@@ -131,10 +144,17 @@ impl AudioThread {
             faces,
             face_timeline: FaceTimeline::new(),
             wait_for_faces: spec.source_waits() && spec.vision.is_some(),
+            speech: SpeechTracker::new(slots),
+            voice_power: vec![0.0; slots],
+            chunk_tracks: vec![None; slots],
+            speech_tracks: vec![None; slots],
+            speech_log: spec.record_dir.as_ref().map(|_| SpeechLog::default()),
+            events,
         })
     }
 
-    pub(super) fn run(mut self, rx: Receiver<AudioChunk>) -> Result<()> {
+    /// Runs until the channel closes; returns who spoke when (for the timeline, when recorded).
+    pub(super) fn run(mut self, rx: Receiver<AudioChunk>) -> Result<Option<SpeechLog>> {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(_) if self.shutdown.out_of_time() => {
@@ -153,6 +173,8 @@ impl AudioThread {
             }
         }
         self.flush()?;
+        let end = self.aligner.next_pts();
+        self.end_all_speech(end);
         for s in &mut self.sinks {
             if let Some(r) = &s.rtp {
                 r.finish()?;
@@ -161,14 +183,17 @@ impl AudioThread {
                 w.finish()?;
             }
         }
-        Ok(())
+        Ok(self.speech_log.take())
     }
 
     /// Place a buffer on the sample timeline by its pts, then feed it hop by hop.
     fn on_chunk(&mut self, chunk: &AudioChunk) -> Result<()> {
         if chunk.session_start {
-            // The new session's input pushes out whatever the last one left.
+            // The new session's input pushes out whatever the last one left. Nobody speaks
+            // across an outage: a segment open when the source went away ends where it went.
             self.counters.source_away.store(false, Ordering::SeqCst);
+            let end = self.aligner.next_pts();
+            self.end_all_speech(end);
         }
         let end = chunk.pts_ns + chunk.len() as u64 * NS_PER_SAMPLE;
         self.counters.last_pts_ns.fetch_max(end, Ordering::Relaxed);
@@ -289,21 +314,107 @@ impl AudioThread {
             faces.frame(),
             &mut self.masks,
         )?;
+        for (k, t) in self.chunk_tracks.iter_mut().enumerate() {
+            *t = faces
+                .frame()
+                .and_then(|f| f.slot_tracks.get(k).copied().flatten());
+        }
         // The masks are for the oldest chunk of the ring, the one the next chunk overwrites.
         let ring = self.lookahead + 1;
         self.current = (self.current + 1) % ring;
         let past = &self.mixture[self.current * CHUNK_LEN..(self.current + 1) * CHUNK_LEN];
+        let mixture_power: f32 = past.iter().map(|x| x.norm_sqr()).sum();
         for (k, istft) in self.istft.iter_mut().enumerate() {
+            let mut power = 0.0f32;
             for f in 0..CHUNK_FRAMES {
                 let x = &past[f * N_BINS..(f + 1) * N_BINS];
                 let m = &self.masks[k * CHUNK_LEN + f * N_BINS..k * CHUNK_LEN + (f + 1) * N_BINS];
                 for ((y, x), m) in self.masked.iter_mut().zip(x).zip(m) {
                     *y = x * m;
+                    power += y.norm_sqr();
                 }
                 istft.push_frame(&self.masked, &mut self.out[k][f * HOP..(f + 1) * HOP]);
             }
+            self.voice_power[k] = self.speech.mean_square(power, CHUNK_FRAMES);
         }
+        let mixture = self.speech.mean_square(mixture_power, CHUNK_FRAMES);
+        self.track_speech(mixture);
         Ok(waited)
+    }
+
+    /// Update who is speaking with the chunk just separated. Its sound is the input from
+    /// `delay` samples before the chunk that the next `emit_chunk` sends, so the changes are
+    /// stamped with that input's pts, like the audio they describe.
+    fn track_speech(&mut self, mixture: f32) {
+        let first = self.samples_in.saturating_sub(CHUNK_SAMPLES as u64);
+        let pts = self.aligner.pts_of(first.saturating_sub(self.delay));
+        // A slot handed to another face: the old face's speech ends here.
+        for k in 0..self.chunk_tracks.len() {
+            if self.speech.is_speaking(k) && self.chunk_tracks[k] != self.speech_tracks[k] {
+                self.speech.end(k);
+                self.speech_changed(SpeechChange::Ended(k), pts);
+            }
+        }
+        tracing::trace!(voices = ?self.voice_power, mixture, pts, "chunk power");
+        self.speech.update(&self.voice_power, mixture);
+        for i in 0..self.speech.changes().len() {
+            let change = self.speech.changes()[i];
+            self.speech_changed(change, pts);
+        }
+        self.counters
+            .speaking_slots
+            .store(self.speech.mask(), Ordering::Relaxed);
+    }
+
+    /// Publish one change of a slot's speaking state: the timeline's segments, the control
+    /// API's events, the segment counter and the log.
+    fn speech_changed(&mut self, change: SpeechChange, pts: u64) {
+        let (slot, started) = match change {
+            SpeechChange::Started(k) => (k, true),
+            SpeechChange::Ended(k) => (k, false),
+        };
+        if started {
+            self.speech_tracks[slot] = self.chunk_tracks[slot];
+        }
+        let track = self.speech_tracks[slot];
+        if let Some(log) = &mut self.speech_log {
+            if started {
+                log.start(slot, track, pts);
+            } else {
+                log.end(slot, pts);
+            }
+        }
+        if started {
+            self.counters
+                .speech_segments
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let kind = if started {
+            "speech_start"
+        } else {
+            "speech_end"
+        };
+        let detail = match track {
+            Some(t) => format!("slot {slot}, track {t}, pts {pts}"),
+            None => format!("slot {slot}, pts {pts}"),
+        };
+        tracing::debug!(stream = %self.name, slot, track, pts, "{kind}");
+        let _ = self.events.send(StreamEvent {
+            stream: self.name.clone(),
+            kind,
+            unix_ms: unix_ms(),
+            detail: Some(detail),
+        });
+    }
+
+    /// End every slot's speech at `pts` (the source went away, or the stream ends).
+    fn end_all_speech(&mut self, pts: u64) {
+        for k in 0..self.chunk_tracks.len() {
+            if self.speech.end(k) {
+                self.speech_changed(SpeechChange::Ended(k), pts);
+            }
+        }
+        self.counters.speaking_slots.store(0, Ordering::Relaxed);
     }
 
     /// Move frames of faces from the video thread into the timeline. A live source takes all that

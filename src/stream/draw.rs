@@ -1,4 +1,4 @@
-//! Drawing on the overlay: face boxes and track ids, straight into packed RGB (no font or cairo
+//! Drawing on the overlay: face boxes, track ids and a bar under each face that speaks, straight into packed RGB (no font or cairo
 //! dependency: the digits are a 3x5 bitmap font scaled up).
 
 /// A packed RGB image with row stride, borrowed mutably.
@@ -48,6 +48,12 @@ impl Canvas<'_> {
         self.fill(x1 - thickness, y0, x1, y1, c);
     }
 
+    /// The "speaking" mark: a solid bar under the box `[x0, y0, x1, y1]`, as wide as the box.
+    pub fn speaking_bar(&mut self, b: [f32; 4], c: [u8; 3]) {
+        let (x0, x1, y1) = (b[0] as i64, b[2] as i64, b[3] as i64);
+        self.fill(x0, y1 + 3, x1, y1 + 11, c);
+    }
+
     /// A decimal number with its top-left corner at (x, y), each font pixel `scale` pixels wide.
     pub fn number(&mut self, x: i64, y: i64, n: u64, scale: i64, c: [u8; 3]) {
         let text = n.to_string();
@@ -84,16 +90,21 @@ const DIGITS: [[u8; 5]; 10] = [
 mod tests {
     use super::*;
 
+    /// A packed RGB canvas over `data`, `w` pixels wide, rows without padding.
+    fn canvas(data: &mut [u8], w: usize, h: usize) -> Canvas<'_> {
+        Canvas {
+            data,
+            width: w,
+            height: h,
+            stride: w * 3,
+        }
+    }
+
     #[test]
     fn rect_outline_and_clipping() {
         let (w, h) = (20, 10);
         let mut data = vec![0u8; w * h * 3];
-        let mut c = Canvas {
-            data: &mut data,
-            width: w,
-            height: h,
-            stride: w * 3,
-        };
+        let mut c = canvas(&mut data, w, h);
         c.rect([2.0, 2.0, 30.0, 8.0], 1, [255, 0, 0]); // runs off the right edge
         let px = |x: usize, y: usize| data[y * w * 3 + x * 3];
         assert_eq!(px(2, 2), 255); // corner
@@ -103,15 +114,28 @@ mod tests {
     }
 
     #[test]
+    fn speaking_bar_sits_under_the_box() {
+        let (w, h) = (40, 40);
+        let mut data = vec![0u8; w * h * 3];
+        let mut c = canvas(&mut data, w, h);
+        c.speaking_bar([10.0, 5.0, 30.0, 20.0], [0, 9, 0]);
+        let lit: Vec<(usize, usize)> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .filter(|&(x, y)| data[y * w * 3 + x * 3 + 1] == 9)
+            .collect();
+        // 20 px wide (x 10..30), 8 px tall (y 23..31), nothing inside the box.
+        assert_eq!(lit.len(), 20 * 8);
+        assert!(
+            lit.iter()
+                .all(|&(x, y)| (10..30).contains(&x) && (23..31).contains(&y))
+        );
+    }
+
+    #[test]
     fn digits_have_the_right_pixel_counts() {
         let (w, h) = (40, 10);
         let mut data = vec![0u8; w * h * 3];
-        let mut c = Canvas {
-            data: &mut data,
-            width: w,
-            height: h,
-            stride: w * 3,
-        };
+        let mut c = canvas(&mut data, w, h);
         c.number(0, 0, 17, 1, [1, 1, 1]);
         let lit = data.chunks(3).filter(|p| p[0] == 1).count();
         assert_eq!(

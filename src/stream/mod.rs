@@ -20,6 +20,7 @@ pub mod liveness;
 pub mod outputs;
 mod shutdown;
 pub mod slots;
+pub mod speech;
 pub mod status;
 mod video;
 
@@ -145,6 +146,10 @@ pub struct StreamCounters {
     /// Frames the vision stage tracked without the detector to keep the overlay at camera rate
     /// (the thread was behind); their mouth crops are fresh, a due detection waits a frame.
     pub vision_track_only_frames: AtomicU64,
+    /// Bit k set: speaker slot k is speaking now (speech.rs).
+    pub speaking_slots: AtomicU64,
+    /// Speech segments started, all slots together.
+    pub speech_segments: AtomicU64,
     /// Reconnect attempts.
     pub reconnects: AtomicU64,
     /// Times the source came back (reached Running again after a reconnect).
@@ -176,6 +181,8 @@ pub struct StreamReport {
     pub face_frames_dropped: u64,
     pub vision_skipped_frames: u64,
     pub vision_track_only_frames: u64,
+    /// Speech segments started, all slots together (speech.rs).
+    pub speech_segments: u64,
     pub latency: LatencyStats,
     pub dsp_busy_s: f64,
     pub wall_s: f64,
@@ -311,6 +318,7 @@ impl Stream {
             &self.latency,
             &shutdown,
             face_rx,
+            self.events.clone(),
         )?;
         let video_ctx = VideoThread::new(spec, &self.counters, &shutdown, face_tx)?;
         // The channels outlive each source session, so the compute threads and the outputs keep
@@ -409,6 +417,18 @@ impl Stream {
         let video_result = video
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("video thread panicked")));
+        // The timeline is written once both stages are done: the video stage gave the faces of
+        // every frame, the audio stage (later, by its look-ahead) who spoke when.
+        let speech = audio_result.as_ref().ok().and_then(|log| log.as_ref());
+        let video_result = video_result.and_then(|timeline| match timeline {
+            Some((mut timeline, path)) => {
+                if let Some(log) = speech {
+                    timeline.add_speech(log);
+                }
+                timeline.write(&path)
+            }
+            None => Ok(()),
+        });
         tracing::debug!(stream = %spec.name, audio_ms, video_ms = t.elapsed().as_millis() as u64, "outputs finished");
         self.mirror_ingest(&self.ingest_counters);
         let c = &self.counters;
@@ -427,6 +447,7 @@ impl Stream {
         report.vision_skipped_frames = c.vision_skipped_frames.load(Ordering::Relaxed);
         report.vision_track_only_frames = c.vision_track_only_frames.load(Ordering::Relaxed);
         report.reconnects = c.reconnects.load(Ordering::Relaxed);
+        report.speech_segments = c.speech_segments.load(Ordering::Relaxed);
         report.latency = self.latency.stats();
         report.dsp_busy_s = c.dsp_busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
         report.wall_s = started.elapsed().as_secs_f64();

@@ -56,7 +56,8 @@ impl Default for StreamStatus {
 pub struct StreamEvent {
     pub stream: String,
     /// `up` (data flows), `down` (a running stream stopped delivering), `retrying` (a reconnect
-    /// wait began) or `stopped`.
+    /// wait began), `stopped`, or `speech_start` / `speech_end` (a speaker slot's voice started
+    /// or stopped speaking; `detail` names the slot, its face's track and the pts).
     pub kind: &'static str,
     pub unix_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -111,7 +111,9 @@ impl VideoThread {
         })
     }
 
-    pub(super) fn run(mut self, rx: Receiver<VideoFrame>) -> Result<()> {
+    /// Runs until the channel closes; returns the timeline to write (when recording one) for the
+    /// caller to complete with who spoke when, which the audio stage knows only later.
+    pub(super) fn run(mut self, rx: Receiver<VideoFrame>) -> Result<Option<(Timeline, PathBuf)>> {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(frame) => {
@@ -145,12 +147,7 @@ impl VideoThread {
             m.finish()?;
         }
         // Like the WAV and MP4 files, the timeline exists only when there is something in it.
-        if let Some((timeline, path)) = &self.timeline
-            && !timeline.frames.is_empty()
-        {
-            timeline.write(path)?;
-        }
-        Ok(())
+        Ok(self.timeline.take().filter(|(t, _)| !t.frames.is_empty()))
     }
 
     fn on_frame(&mut self, frame: &VideoFrame, work: VisionWork) -> Result<()> {
@@ -291,10 +288,18 @@ impl VideoThread {
                 height: h,
                 stride,
             };
+            // Who is speaking, as the audio stage last decided (it runs behind the video by its
+            // look-ahead and the STFT, ~100 ms live).
+            let speaking = self.counters.speaking_slots.load(Ordering::Relaxed);
             for f in &self.faces {
                 let colour = track_colour(f.track_id);
                 let thickness = if f.offered { 3 } else { 1 };
                 canvas.rect(f.bbox, thickness, colour);
+                if let Some(k) = self.slots.slot_of(f.track_id).filter(|&k| k < 64)
+                    && speaking & (1 << k) != 0
+                {
+                    canvas.speaking_bar(f.bbox, colour);
+                }
                 let (x, y) = (f.bbox[0] as i64, f.bbox[1] as i64 - 14);
                 canvas.number(x.max(0), y.max(0), f.track_id, 2, colour);
             }

@@ -7,15 +7,15 @@ models/MODELS.md reports on, so a regression in the model, the synthesis or the 
 from __future__ import annotations
 
 import hashlib
-import shutil
 
 import numpy as np
 import pytest
 
 from training import metrics as M
-from training.config import ROOT, load, synth_config
+from training.config import ROOT
 from training.evaluate import score
 from training.onnx_run import PAD, ModelError, OnnxSeparator
+from training.tests.held_out import held_out_scenes
 
 SEPARATOR = ROOT / "models" / "separator.onnx"
 BASELINE = ROOT / "models" / "separator-audio.onnx"
@@ -89,15 +89,7 @@ def test_batch_rows_are_independent_streams():
 
 @pytest.fixture(scope="module")
 def scenes():
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is missing: `make setup` installs it (scripts/apt-packages.txt)")
-    from training.synth import faces as F
-    from training.synth import scene as S
-
-    cfg = synth_config(load(ROOT / "training" / "configs" / "cpu.toml"))
-    voices = S.split_voices(cfg, "test", log=lambda m: None)
-    faces = F.load_faces(S.face_split("test"))
-    return [S.make_scene(cfg, "test", i, voices, faces) for i in range(N_SCENES)]
+    return held_out_scenes(N_SCENES)
 
 
 def test_separates_held_out_two_talker_scenes(scenes):

@@ -23,7 +23,7 @@ fn count(a: &AtomicU64) -> f64 {
 }
 
 /// Families with one sample per stream: name, type, help, value.
-const SIMPLE: [(&str, &str, &str, Getter); 22] = [
+const SIMPLE: [(&str, &str, &str, Getter); 24] = [
     (
         "avsepd_stream_up",
         "gauge",
@@ -137,6 +137,23 @@ const SIMPLE: [(&str, &str, &str, Getter); 22] = [
         "counter",
         "audio chunks separated with faces seen more than 200 ms before them (vision behind)",
         |s| count(&s.counters.face_chunks_stale),
+    ),
+    (
+        "avsepd_speaking_slots",
+        "gauge",
+        "speaker slots whose voice is speaking now",
+        |s| {
+            s.counters
+                .speaking_slots
+                .load(Ordering::Relaxed)
+                .count_ones() as f64
+        },
+    ),
+    (
+        "avsepd_speech_segments_total",
+        "counter",
+        "stretches of speech started, all speaker slots together",
+        |s| count(&s.counters.speech_segments),
     ),
     (
         "avsepd_vision_busy_seconds_total",

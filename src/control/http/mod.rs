@@ -9,7 +9,7 @@
 //! | `GET /api/streams/{name}`         | one stream                                               |
 //! | `GET /api/streams/{name}/outputs` | its RTP outputs, each with the URL of its SDP            |
 //! | `GET /sdp/{file}`                 | the SDP of one output, generated from the stream's spec  |
-//! | `GET /api/events`                 | server-sent events: one per stream state change          |
+//! | `GET /api/events`                 | server-sent events: stream state changes, speech starts and ends |
 //!
 //! One request per connection (`Connection: close`), only `GET`, a bounded request head and a read
 //! deadline. With a token, every endpoint but `/healthz` wants `Authorization: Bearer <token>`.

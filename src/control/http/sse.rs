@@ -1,8 +1,9 @@
-//! `GET /api/events`: server-sent events, one per state change of any stream.
+//! `GET /api/events`: server-sent events, one per state change of any stream and one per start
+//! and end of a speaker slot's speech.
 //!
 //! On connect the client gets one `status` event per stream (its current status), then
-//! `event: <kind>` (`up`, `down`, `retrying`, `stopped`) with the [`StreamEvent`] as JSON data
-//! for every change. A client too slow to keep up with a stream's broadcast channel gets a
+//! `event: <kind>` (`up`, `down`, `retrying`, `stopped`, `speech_start`, `speech_end`) with the
+//! [`StreamEvent`] as JSON data for every change. A client too slow to keep up with a stream's broadcast channel gets a
 //! `lagged` event naming the stream and how many events it missed (it should then re-read
 //! `/api/streams`). Idle connections get a comment line every keep-alive interval, which is also
 //! how a vanished client is noticed.
