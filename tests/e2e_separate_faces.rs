@@ -219,4 +219,63 @@ fn demo_clip_is_separated_face_by_face() {
             "slot {slot}: segments outside its speech {segments:?}"
         );
     }
+
+    // Where the sound comes from: in frames where one voice speaks alone (200 ms away from any
+    // segment's start or end), `source_peak` lies in that voice's face box; and there is a
+    // source exactly in the frames where some face is flagged speaking.
+    let clear = |t: f64| {
+        truth
+            .iter()
+            .flatten()
+            .all(|&(a, b)| (t - a).abs() > 0.2 && (t - b).abs() > 0.2)
+    };
+    let boxf = |face: &serde_json::Value| -> Vec<f64> {
+        face["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (mut solo, mut solo_right) = (0, 0);
+    for f in frames {
+        let peak = f["source_peak"].as_array().map(|p| {
+            let v: Vec<f64> = p.iter().map(|v| v.as_f64().unwrap()).collect();
+            (v[0], v[1])
+        });
+        let flagged = f["faces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|face| face["speaking"] == true);
+        assert_eq!(peak.is_some(), flagged, "frame {}", f["pts"]);
+        let t = f["pts"].as_f64().unwrap() / 1e9 + 0.02;
+        if !clear(t) {
+            continue;
+        }
+        let talking: Vec<usize> = (0..2).filter(|&j| inside(&truth[j], t)).collect();
+        let [j] = talking[..] else {
+            continue;
+        };
+        solo += 1;
+        // Speaker 0's face is the one in the left half of the frame, speaker 1's right.
+        let face = f["faces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(boxf)
+            .find(|b| usize::from((b[0] + b[2]) / 2.0 > 320.0) == j);
+        let within = match (peak, face) {
+            (Some((x, y)), Some(b)) => b[0] <= x && x <= b[2] && b[1] <= y && y <= b[3],
+            _ => false,
+        };
+        solo_right += usize::from(within);
+    }
+    // Measured (2026-12-08): 122 of 122.
+    eprintln!("source_peak on the talking face in {solo_right}/{solo} solo frames");
+    assert!(solo >= 100, "{solo} solo frames");
+    assert!(
+        solo_right as f64 >= 0.85 * solo as f64,
+        "source_peak on the talking face in {solo_right}/{solo} solo frames"
+    );
 }

@@ -106,7 +106,7 @@ pub fn main(args: DemoArgs) -> Result<ExitCode> {
         .map(|k| format!("{}/speaker-{k}.wav", args.out.display()))
         .collect();
     println!(
-        "recordings: {}, {1}/overlay.mp4, {1}/timeline.json (slot of each face in it)",
+        "recordings: {}, {1}/overlay.mp4, {1}/timeline.json (slot of each face, who speaks when)",
         wavs.join(", "),
         args.out.display()
     );

@@ -103,6 +103,10 @@ pub struct TimelineFace {
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
     pub speaking: bool,
+    /// The middle of the mouth (between its corner landmarks): the `source_peak` when this face
+    /// is the sound source.
+    #[serde(skip)]
+    pub mouth: [f32; 2],
 }
 
 #[derive(Debug, Serialize)]
@@ -114,13 +118,18 @@ pub struct TimelineEvent {
 }
 
 impl Timeline {
-    /// Mark each face speaking where its slot's speech covers the frame's pts, and add the
-    /// segments' starts and ends as `speech_start` / `speech_end` events (with slot, track id).
+    /// Mark each face speaking where its slot's speech covers the frame's pts, put the
+    /// `source_peak` on the mouth of the loudest speaking face, and add the segments' starts and ends as `speech_start` / `speech_end` events (with slot, track id).
     pub fn add_speech(&mut self, log: &crate::stream::speech::SpeechLog) {
         for frame in &mut self.frames {
             for face in &mut frame.faces {
                 face.speaking = face.slot.is_some_and(|k| log.speaking_at(k, frame.pts));
             }
+            let source = log.source_at(frame.pts);
+            frame.source_peak = source.and_then(|k| {
+                let face = frame.faces.iter().find(|f| f.slot == Some(k))?;
+                Some(face.mouth)
+            });
         }
         let event = |pts: u64, kind: &str, seg: &crate::stream::speech::SpeechSegment| {
             let mut detail = serde_json::Map::new();

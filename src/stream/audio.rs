@@ -364,6 +364,18 @@ impl AudioThread {
         self.counters
             .speaking_slots
             .store(self.speech.mask(), Ordering::Relaxed);
+        let source = self.speech.loudest_speaking(&self.voice_power);
+        self.set_source(pts, source);
+    }
+
+    /// The slot whose face is the sound source from `pts` on (the overlay's marker, the
+    /// timeline's `source_peak`).
+    fn set_source(&mut self, pts: u64, slot: Option<usize>) {
+        let code = slot.map_or(0, |k| k as u64 + 1);
+        self.counters.source_slot.store(code, Ordering::Relaxed);
+        if let Some(log) = &mut self.speech_log {
+            log.source(pts, slot);
+        }
     }
 
     /// Publish one change of a slot's speaking state: the timeline's segments, the control
@@ -415,6 +427,7 @@ impl AudioThread {
             }
         }
         self.counters.speaking_slots.store(0, Ordering::Relaxed);
+        self.set_source(pts, None);
     }
 
     /// Move frames of faces from the video thread into the timeline. A live source takes all that

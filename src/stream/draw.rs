@@ -1,4 +1,5 @@
-//! Drawing on the overlay: face boxes, track ids and a bar under each face that speaks, straight into packed RGB (no font or cairo
+//! Drawing on the overlay: face boxes, track ids, a bar under each face that speaks and a cross
+//! on the sound source's mouth, straight into packed RGB (no font or cairo
 //! dependency: the digits are a 3x5 bitmap font scaled up).
 
 /// A packed RGB image with row stride, borrowed mutably.
@@ -52,6 +53,15 @@ impl Canvas<'_> {
     pub fn speaking_bar(&mut self, b: [f32; 4], c: [u8; 3]) {
         let (x0, x1, y1) = (b[0] as i64, b[2] as i64, b[3] as i64);
         self.fill(x0, y1 + 3, x1, y1 + 11, c);
+    }
+
+    /// The sound-source mark: a white cross with a black outline centred on (x, y), visible on
+    /// any face.
+    pub fn source_marker(&mut self, x: i64, y: i64) {
+        for (half, w, c) in [(9, 2, [0, 0, 0]), (8, 1, [255, 255, 255])] {
+            self.fill(x - half, y - w, x + half + 1, y + w + 1, c);
+            self.fill(x - w, y - half, x + w + 1, y + half + 1, c);
+        }
     }
 
     /// A decimal number with its top-left corner at (x, y), each font pixel `scale` pixels wide.
@@ -129,6 +139,20 @@ mod tests {
             lit.iter()
                 .all(|&(x, y)| (10..30).contains(&x) && (23..31).contains(&y))
         );
+    }
+
+    #[test]
+    fn source_marker_is_a_white_cross_outlined_in_black() {
+        let (w, h) = (40, 40);
+        let mut data = vec![100u8; w * h * 3];
+        canvas(&mut data, w, h).source_marker(20, 20);
+        let px = |x: usize, y: usize| data[y * w * 3 + x * 3];
+        assert_eq!(px(20, 20), 255);
+        assert_eq!(px(28, 20), 255); // arm end
+        assert_eq!(px(29, 20), 0); // outline beyond it
+        assert_eq!(px(24, 22), 0); // outline beside the horizontal arm
+        assert_eq!(px(30, 20), 100); // untouched
+        assert_eq!(px(25, 25), 100); // between the arms
     }
 
     #[test]

@@ -150,6 +150,8 @@ pub struct StreamCounters {
     pub speaking_slots: AtomicU64,
     /// Speech segments started, all slots together.
     pub speech_segments: AtomicU64,
+    /// 1 + the slot whose voice is the loudest speaking one now; 0: nobody speaks.
+    pub source_slot: AtomicU64,
     /// Reconnect attempts.
     pub reconnects: AtomicU64,
     /// Times the source came back (reached Running again after a reconnect).

@@ -12,6 +12,11 @@
 //! a click does not start a segment and the pauses between words do not end one (the hangover of
 //! telephone VADs).
 //!
+//! The loudest speaking slot is where the sound comes from: its face's mouth is the stream's
+//! sound-source position (`source_peak` in timeline.json, the marker on the overlay). This is
+//! localization through the separator's face-to-voice association, not a learned heatmap over
+//! the whole image (Senocak et al.): a sound from outside any tracked face has no position.
+//!
 //! All state is allocated in [`SpeechTracker::new`]; `update` runs once per chunk.
 
 use crate::dsp::N_FFT;
@@ -128,6 +133,18 @@ impl SpeechTracker {
         was
     }
 
+    /// The speaking slot with the loudest voice in the chunk whose voices are `voices`: where
+    /// the sound comes from (its face's mouth is the image's sound source).
+    pub fn loudest_speaking(&self, voices: &[f32]) -> Option<usize> {
+        self.slots
+            .iter()
+            .zip(voices)
+            .enumerate()
+            .filter(|(_, (s, _))| s.speaking)
+            .max_by(|(_, (_, a)), (_, (_, b))| a.total_cmp(b))
+            .map(|(k, _)| k)
+    }
+
     pub fn is_speaking(&self, slot: usize) -> bool {
         self.slots.get(slot).is_some_and(|s| s.speaking)
     }
@@ -152,13 +169,28 @@ pub struct SpeechSegment {
     pub end: Option<u64>,
 }
 
-/// Every segment of a stream, for its timeline.
+/// Every segment of a stream, and which slot was the sound source when, for its timeline.
 #[derive(Debug, Default)]
 pub struct SpeechLog {
     pub segments: Vec<SpeechSegment>,
+    /// From each pts on, the loudest speaking slot (`None`: nobody speaks); changes only.
+    pub sources: Vec<(u64, Option<usize>)>,
 }
 
 impl SpeechLog {
+    /// The loudest speaking slot from `pts` on (recorded when it changes).
+    pub fn source(&mut self, pts: u64, slot: Option<usize>) {
+        if self.sources.last().map(|&(_, s)| s) != Some(slot) {
+            self.sources.push((pts, slot));
+        }
+    }
+
+    /// The loudest speaking slot at `pts`.
+    pub fn source_at(&self, pts: u64) -> Option<usize> {
+        let i = self.sources.partition_point(|&(t, _)| t <= pts);
+        i.checked_sub(1).and_then(|i| self.sources[i].1)
+    }
+
     pub fn start(&mut self, slot: usize, track_id: Option<u64>, pts: u64) {
         self.segments.push(SpeechSegment {
             slot,
@@ -305,5 +337,28 @@ mod tests {
         // Still open: speaking from its start on.
         assert!(log.speaking_at(1, 10_000));
         assert_eq!(log.segments[0].end, Some(200));
+        // The source: recorded on change only, answered by pts.
+        log.source(100, Some(0));
+        log.source(140, Some(0));
+        log.source(150, Some(1));
+        log.source(300, None);
+        assert_eq!(log.sources.len(), 3);
+        assert_eq!(log.source_at(99), None);
+        assert_eq!(log.source_at(100), Some(0));
+        assert_eq!(log.source_at(149), Some(0));
+        assert_eq!(log.source_at(150), Some(1));
+        assert_eq!(log.source_at(300), None);
+    }
+
+    #[test]
+    fn the_source_is_the_loudest_speaking_slot() {
+        let mut t = SpeechTracker::new(3);
+        assert_eq!(t.loudest_speaking(&[1e-3, 2e-3, 0.0]), None);
+        for _ in 0..2 {
+            t.update(&[1e-3, 2e-3, 0.0], 3e-3);
+        }
+        assert_eq!(t.loudest_speaking(&[1e-3, 2e-3, 0.0]), Some(1));
+        // A silent slot's louder output does not make it the source.
+        assert_eq!(t.loudest_speaking(&[1e-3, 0.5e-3, 9e-3]), Some(0));
     }
 }

@@ -199,6 +199,7 @@ impl VideoThread {
                         slot: self.slots.slot_of(f.track_id),
                         bbox: f.bbox,
                         speaking: false,
+                        mouth: mouth_centre(&f.landmarks),
                     })
                     .collect(),
                 source_peak: None,
@@ -291,6 +292,11 @@ impl VideoThread {
             // Who is speaking, as the audio stage last decided (it runs behind the video by its
             // look-ahead and the STFT, ~100 ms live).
             let speaking = self.counters.speaking_slots.load(Ordering::Relaxed);
+            let source = self
+                .counters
+                .source_slot
+                .load(Ordering::Relaxed)
+                .checked_sub(1);
             for f in &self.faces {
                 let colour = track_colour(f.track_id);
                 let thickness = if f.offered { 3 } else { 1 };
@@ -300,10 +306,19 @@ impl VideoThread {
                 {
                     canvas.speaking_bar(f.bbox, colour);
                 }
+                if source.is_some() && self.slots.slot_of(f.track_id).map(|k| k as u64) == source {
+                    let [x, y] = mouth_centre(&f.landmarks);
+                    canvas.source_marker(x as i64, y as i64);
+                }
                 let (x, y) = (f.bbox[0] as i64, f.bbox[1] as i64 - 14);
                 canvas.number(x.max(0), y.max(0), f.track_id, 2, colour);
             }
         }
         Ok(out)
     }
+}
+
+/// The middle of the mouth: between the two mouth-corner landmarks.
+fn mouth_centre(l: &crate::vision::Landmarks) -> [f32; 2] {
+    [(l[3][0] + l[4][0]) / 2.0, (l[3][1] + l[4][1]) / 2.0]
 }
