@@ -17,11 +17,16 @@ SEPARATOR ?= models/separator.onnx
 BASELINE ?= models/separator-audio.onnx
 KIND_ARG = $(if $(KIND),--kind $(KIND))
 
-.PHONY: setup build demo test test-rust test-python lint bench demo-clip signal-fixture vision-fixture \
+.PHONY: setup setup-gpu build demo test test-rust test-python lint bench demo-clip signal-fixture vision-fixture \
 	faces-model clean setup-train synth train export eval eval-run bench-separator test-training install install-files install-check
 
 setup:
 	@bash scripts/setup.sh
+
+# ONNX Runtime's CUDA build from PyPI (onnxruntime-gpu, pinned; README "GPU"). `make test` fetches
+# it too: its test checks that the daemon falls back to the CPU where CUDA cannot start.
+setup-gpu: setup
+	@bash scripts/setup-gpu.sh
 
 build: setup
 	$(CARGO) build --release --locked
@@ -30,7 +35,7 @@ build: setup
 demo: build
 	./target/release/avsepd demo --out out/demo
 
-test: setup lint test-rust test-python
+test: setup setup-gpu lint test-rust test-python
 
 lint:
 	$(CARGO) fmt --check

@@ -13,6 +13,8 @@ ORT_SHA256=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
 ORT_LIB=$CACHE/onnxruntime/lib/libonnxruntime.so.$ORT_VERSION
 
 say() { printf 'setup: %s\n' "$*"; }
+# shellcheck source=scripts/ort-wheel.sh
+. scripts/ort-wheel.sh
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # 1. Debian packages.
@@ -36,22 +38,8 @@ done < <(grep -v '^#' scripts/apt-packages.txt | awk 'NF {print $1, $2}')
 
 # 2. ONNX Runtime shared library, from the pinned PyPI wheel, sha256-checked.
 if [ ! -f "$ORT_LIB" ]; then
-  mkdir -p "$CACHE/wheels" "$CACHE/onnxruntime/lib"
-  if [ ! -f "$CACHE/wheels/$ORT_WHEEL" ]; then
-    say "downloading onnxruntime==$ORT_VERSION from PyPI"
-    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
-      --platform manylinux_2_28_x86_64 -d "$CACHE/wheels" "onnxruntime==$ORT_VERSION"
-  fi
-  echo "$ORT_SHA256  $CACHE/wheels/$ORT_WHEEL" | sha256sum -c --quiet - || {
-    echo "setup: $CACHE/wheels/$ORT_WHEEL does not match its pinned sha256; delete it and retry" >&2
-    exit 1
-  }
-  # Unpacked beside it and renamed into place: an interrupted unzip leaves no truncated library
-  # that the check above would take for a finished one.
-  extract=$(mktemp -d "$CACHE/onnxruntime/.extract.XXXXXX")
-  unzip -q -o -j "$CACHE/wheels/$ORT_WHEEL" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$extract"
-  mv -f "$extract/libonnxruntime.so.$ORT_VERSION" "$ORT_LIB"
-  rmdir "$extract"
+  ort_from_wheel "$CACHE" onnxruntime "$ORT_VERSION" "$ORT_WHEEL" "$ORT_SHA256" "$(dirname "$ORT_LIB")" \
+    "libonnxruntime.so.$ORT_VERSION"
   say "ONNX Runtime library at $ORT_LIB"
 fi
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use avsepd::control::logging::{self, LogFormatArg};
+use avsepd::model::runtime::{self, ExecutionProvider};
 
 /// Exit status for configuration errors (sysexits.h EX_CONFIG), so systemd and scripts can tell a
 /// bad config from a runtime failure.
@@ -23,6 +24,11 @@ struct Cli {
     /// config's daemon.log_format under `run --config`, else auto].
     #[arg(long, global = true, value_enum)]
     log_format: Option<LogFormatArg>,
+    /// Where the models run: CUDA when ONNX Runtime's library has it (auto), always the CPU, or
+    /// CUDA or an error [default: the config's daemon.execution_provider under `run --config`,
+    /// else auto].
+    #[arg(long, global = true, value_enum)]
+    execution_provider: Option<ExecutionProvider>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +65,11 @@ fn main() -> ExitCode {
         .and_then(|c| c.as_ref().ok())
         .map(|c| LogFormatArg::from(c.daemon.log_format));
     logging::init(cli.log_format.or(configured).unwrap_or_default());
+    let provider = run_config
+        .as_ref()
+        .and_then(|c| c.as_ref().ok())
+        .map(|c| c.daemon.execution_provider);
+    runtime::set_execution_provider(cli.execution_provider.or(provider).unwrap_or_default());
     let result = match (cli.command, run_config) {
         (Command::Run(args), Some(cfg)) => cfg.and_then(|cfg| cli::run::main(args, cfg)),
         (Command::Run(_), None) => unreachable!("the run config is read above"),

@@ -72,6 +72,11 @@ impl Outcome {
 /// Run `program` with `args`, stdin closed, both outputs captured; kill it and fail the test when
 /// it runs past `LIMIT` or dies of a signal.
 fn run_bounded<S: AsRef<OsStr>>(program: &Path, args: &[S]) -> Outcome {
+    run_bounded_env(program, args, &[])
+}
+
+/// [`run_bounded`] with extra environment variables.
+fn run_bounded_env<S: AsRef<OsStr>>(program: &Path, args: &[S], env: &[(&str, &Path)]) -> Outcome {
     let what = std::iter::once(program.as_os_str())
         .chain(args.iter().map(AsRef::as_ref))
         .map(|a| a.to_string_lossy().into_owned())
@@ -80,6 +85,7 @@ fn run_bounded<S: AsRef<OsStr>>(program: &Path, args: &[S]) -> Outcome {
     let started = Instant::now();
     let mut child = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -432,6 +438,91 @@ fn separate_stops_after_duration() {
 }
 
 // 9.-10. refused before any media is touched
+
+/// `avsepd --execution-provider PROVIDER separate demo.mp4 --out OUT [EXTRA]`, with `env`.
+fn separate_on(provider: &str, out: &Path, extra: &[&str], env: &[(&str, &Path)]) -> Outcome {
+    let clip = repo().join("demo/demo.mp4");
+    let mut args = vec![
+        OsStr::new("--execution-provider"),
+        OsStr::new(provider),
+        OsStr::new("separate"),
+        clip.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let o = run_bounded_env(&avsepd(), &args, env);
+    assert!(
+        !o.stderr.contains("panicked") && o.code != 101,
+        "{}",
+        o.dump()
+    );
+    o
+}
+
+/// The CPU library from the PyPI `onnxruntime` wheel has no CUDA execution provider: `auto` runs
+/// on the CPU with exactly one warning for the process (two sessions here: detector and
+/// separator), `cpu` without it, and `cuda` refuses to start, naming the library.
+#[test]
+fn execution_provider_falls_back_to_the_cpu_or_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let warning = "no CUDA execution provider";
+    for (provider, warnings) in [("auto", 1), ("cpu", 0)] {
+        let out = tmp.path().join(provider);
+        let o = separate_on(provider, &out, &["--duration", "1"], &[]);
+        assert_eq!(o.code, 0, "{}", o.dump());
+        assert_eq!(o.count_lines(warning), warnings, "{provider}: {}", o.dump());
+        assert!(out.join("speaker-0.wav").exists(), "{}", o.dump());
+    }
+    let out = tmp.path().join("cuda");
+    let o = separate_on("cuda", &out, &[], &[]);
+    assert_eq!(o.code, 1, "{}", o.dump());
+    let error = o.error_lines().join("\n");
+    assert!(
+        error.contains("cuda") && error.contains("libonnxruntime.so"),
+        "{}",
+        o.dump()
+    );
+    assert!(!out.join("speaker-0.wav").exists(), "{}", o.dump());
+}
+
+/// ONNX Runtime's CUDA build (`make setup-gpu`, the PyPI onnxruntime-gpu library) on a machine
+/// without CUDA's libraries: the provider is in the library but cannot start. `auto` falls back
+/// to the CPU with one warning (and tries CUDA only once for the process), `cuda` refuses.
+#[test]
+fn cuda_build_without_cuda_falls_back_or_refuses() {
+    let lib = repo().join(".cache/onnxruntime-gpu/lib/libonnxruntime.so.1.31.1");
+    if !lib.is_file() {
+        eprintln!("skipped: {} is missing (`make setup-gpu`)", lib.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [("ORT_DYLIB_PATH", lib.as_path())];
+    let out = tmp.path().join("auto");
+    let o = separate_on("auto", &out, &["--duration", "1"], &env);
+    // A machine with a working GPU runs on CUDA instead: nothing to check then.
+    if o.code == 0 && o.count_lines("did not start") == 0 {
+        eprintln!("CUDA started here: the fallback is not exercised");
+        return;
+    }
+    assert_eq!(o.code, 0, "{}", o.dump());
+    assert_eq!(
+        o.count_lines("CUDA execution provider did not start"),
+        1,
+        "{}",
+        o.dump()
+    );
+    assert!(out.join("speaker-0.wav").exists(), "{}", o.dump());
+    let out = tmp.path().join("cuda");
+    let o = separate_on("cuda", &out, &["--duration", "1"], &env);
+    assert_eq!(o.code, 1, "{}", o.dump());
+    assert!(
+        o.error_lines().join("\n").contains("CUDA did not start"),
+        "{}",
+        o.dump()
+    );
+    assert!(!out.join("speaker-0.wav").exists(), "{}", o.dump());
+}
 
 #[test]
 fn separate_refuses_a_bad_model_naming_the_file_and_what_is_wrong() {

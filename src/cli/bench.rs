@@ -113,6 +113,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
             serde_json::json!({
                 "input": avsepd::media::uri::redact(&uri),
                 "mode": mode,
+                "execution_provider": avsepd::model::runtime::active_provider(),
                 "audio_s": audio_s,
                 "wall_s": report.wall_s,
                 "latency_p50_ms": l.p50_ms,
@@ -134,6 +135,10 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     } else {
         println!("input            {}", avsepd::media::uri::redact(&uri));
         println!("mode             {mode}, L16 RTP + H.264 overlay");
+        println!(
+            "models on        {}",
+            avsepd::model::runtime::active_provider()
+        );
         println!(
             "audio            {audio_s:.2} s in {:.2} s wall",
             report.wall_s

@@ -201,10 +201,14 @@ fn apply_reload(args: &RunArgs, fleet: &mut Fleet) {
         return;
     }
     match effective_config(args) {
-        Ok(cfg) => match load_onnx_runtime(&cfg).and_then(|()| fleet.reload(&cfg)) {
-            Ok(()) => tracing::info!(streams = fleet.streams().len(), "reload: applied"),
-            Err(e) => tracing::error!("reload: {e:#}"),
-        },
+        Ok(cfg) => {
+            // The provider stays what the daemon started with; a changed one is logged.
+            avsepd::model::runtime::set_execution_provider(cfg.daemon.execution_provider);
+            match load_onnx_runtime(&cfg).and_then(|()| fleet.reload(&cfg)) {
+                Ok(()) => tracing::info!(streams = fleet.streams().len(), "reload: applied"),
+                Err(e) => tracing::error!("reload: {e:#}"),
+            }
+        }
         Err(e) => tracing::error!(
             "reload: the new configuration is not valid, keeping the running one:\n{e:#}"
         ),

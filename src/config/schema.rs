@@ -109,6 +109,10 @@ pub struct DaemonConfig {
         serialize_with = "none_path_as_empty"
     )]
     pub onnxruntime_library: Option<PathBuf>,
+    /// Where the models run: `auto` (CUDA when the library has it, else the CPU with a warning),
+    /// `cpu` or `cuda` (an error without it).
+    #[serde(default)]
+    pub execution_provider: crate::model::runtime::ExecutionProvider,
 }
 
 /// `[egress]`: RTP output settings shared by all streams.
@@ -381,6 +385,7 @@ impl Default for DaemonConfig {
             api_token_env: default_api_token_env(),
             log_format: LogFormat::default(),
             onnxruntime_library: None,
+            execution_provider: Default::default(),
         }
     }
 }

@@ -65,6 +65,7 @@ fn example_documents_every_key() {
 fn effective_config_round_trips() {
     let mut config = Config::from_toml_str(EXAMPLE).unwrap();
     config.daemon.onnxruntime_library = Some("/opt/ort/libonnxruntime.so".into());
+    config.daemon.execution_provider = crate::model::runtime::ExecutionProvider::Cpu;
     config.streams.insert(
         "b".into(),
         StreamConfig {
@@ -345,4 +346,18 @@ fn api_token_env_must_be_a_variable_name() {
             "{bad:?}: {errors}"
         );
     }
+}
+
+#[test]
+fn execution_provider_is_one_of_three_names() {
+    use crate::model::runtime::ExecutionProvider;
+    let stream = "[streams.a]\nurl = \"/a.mp4\"\n";
+    let with = |v: &str| format!("[daemon]\nexecution_provider = \"{v}\"\n{stream}");
+    let c = Config::from_toml_str(&with("cuda")).unwrap();
+    assert_eq!(c.daemon.execution_provider, ExecutionProvider::Cuda);
+    let c = Config::from_toml_str(stream).unwrap();
+    assert_eq!(c.daemon.execution_provider, ExecutionProvider::Auto);
+    let errors = Config::from_toml_str(&with("gpu")).unwrap_err();
+    assert_eq!(fields(&errors), ["daemon.execution_provider"]);
+    assert!(errors.to_string().contains("cuda"), "{errors}");
 }

@@ -64,6 +64,10 @@ pub(crate) const DAEMON: &[Field] = &[
     field("api_token_env", Kind::Str),
     field("log_format", Kind::Enum(LogFormat::NAMES)),
     field("onnxruntime_library", Kind::Str),
+    field(
+        "execution_provider",
+        Kind::Enum(crate::model::runtime::ExecutionProvider::NAMES),
+    ),
 ];
 
 pub(crate) const EGRESS: &[Field] = &[
