@@ -501,6 +501,10 @@ fn readiness_events_and_metrics_follow_a_running_stream() {
     assert!(segments >= 1.0, "{report:?}");
     // Nobody speaks in a stopped stream.
     assert_eq!(sample(&m, "avsepd_speaking_slots", &live_label), 0.0);
+    let api = json(&get(only_live, "/api/streams/live"));
+    assert_eq!(api["speaking_slots"], serde_json::json!([]), "{api}");
+    assert_eq!(api["source_slot"], Value::Null, "{api}");
+    assert_eq!(api["speech_segments"], report.speech_segments, "{api}");
     assert_eq!(
         sample(&m, "avsepd_audio_in_samples_total", &live_label),
         report.audio_in_samples as f64

@@ -62,8 +62,16 @@ pub(super) fn stream_json(s: &Stream) -> Value {
         "video_in_frames": load(&c.video_in_frames),
         "video_out_frames": load(&c.video_out_frames),
         "video_dropped_frames": load(&c.video_dropped_frames),
+        "speaking_slots": speaking_slots(load(&c.speaking_slots)),
+        "source_slot": load(&c.source_slot).checked_sub(1),
+        "speech_segments": load(&c.speech_segments),
         "outputs": format!("/api/streams/{}/outputs", s.spec.name),
     })
+}
+
+/// The speaker slots whose bit is set in `mask` (src/stream/speech.rs), in order.
+fn speaking_slots(mask: u64) -> Vec<u32> {
+    (0..64).filter(|k| mask & (1 << k) != 0).collect()
 }
 
 fn codec_name(payload: SdpPayload) -> &'static str {
@@ -100,4 +108,14 @@ pub(super) fn sdp_for(streams: &[Arc<Stream>], file: &str) -> Option<String> {
         .flat_map(|s| s.spec.rtp_outputs())
         .find(|o| o.file == file)
         .map(|o| o.sdp())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn speaking_slots_lists_the_set_bits() {
+        assert_eq!(super::speaking_slots(0), Vec::<u32>::new());
+        assert_eq!(super::speaking_slots(0b1010), [1, 3]);
+        assert_eq!(super::speaking_slots(1 << 63), [63]);
+    }
 }

@@ -5,7 +5,7 @@
 //! | `GET /healthz`                    | the process is alive (never needs the token)             |
 //! | `GET /readyz`                     | 200 while every stream is running, else 503 and why      |
 //! | `GET /metrics`                    | Prometheus text, names prefixed `avsepd_`                |
-//! | `GET /api/streams`                | every stream: name, redacted source, status, counters    |
+//! | `GET /api/streams`                | every stream: name, redacted source, status, counters, who speaks |
 //! | `GET /api/streams/{name}`         | one stream                                               |
 //! | `GET /api/streams/{name}/outputs` | its RTP outputs, each with the URL of its SDP            |
 //! | `GET /sdp/{file}`                 | the SDP of one output, generated from the stream's spec  |
