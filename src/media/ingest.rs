@@ -140,6 +140,8 @@ pub struct IngestCounters {
     pub video_dropped_frames: AtomicU64,
     pub has_audio: AtomicBool,
     pub has_video: AtomicBool,
+    /// This session's decoder has listed all its streams and none is video.
+    pub video_absent: AtomicBool,
     /// Pipelines that did not reach NULL within [`STOP_TIMEOUT`] and were abandoned.
     pub stop_timeouts: AtomicU64,
 }
@@ -194,6 +196,7 @@ impl Ingest {
         // What this session's decoder lists, not what the last one did.
         counters.has_audio.store(false, Ordering::Relaxed);
         counters.has_video.store(false, Ordering::Relaxed);
+        counters.video_absent.store(false, Ordering::Relaxed);
         let label = crate::media::uri::redact(&opts.uri);
         let pipeline = gst::Pipeline::with_name("ingest");
         let decode = gst::ElementFactory::make("uridecodebin")
@@ -283,6 +286,7 @@ impl Ingest {
                 }
                 counters.has_audio.store(linked.0, Ordering::Relaxed);
                 counters.has_video.store(linked.1, Ordering::Relaxed);
+                counters.video_absent.store(!linked.1, Ordering::Relaxed);
             });
         }
 

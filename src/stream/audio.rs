@@ -10,7 +10,7 @@ use super::speech::{SpeechChange, SpeechLog, SpeechTracker};
 use super::status::{StreamEvent, unix_ms};
 use crate::dsp::{HOP, N_BINS, STFT_ISTFT_DELAY, StreamingIstft, StreamingStft};
 use crate::media::egress::{AudioRtpOutput, RtpTarget};
-use crate::media::ingest::AudioChunk;
+use crate::media::ingest::{AudioChunk, IngestCounters};
 use crate::media::latency::LatencyTracker;
 use crate::media::record::WavRecorder;
 use crate::model::{CHUNK_FRAMES, Separator};
@@ -82,6 +82,11 @@ pub(super) struct AudioThread {
     speech_log: Option<SpeechLog>,
     /// The control API's server-sent events (`speech_start`, `speech_end`).
     events: tokio::sync::broadcast::Sender<StreamEvent>,
+    /// What the source's decoder found (a source without video has no faces to separate by).
+    ingest: Arc<IngestCounters>,
+    /// The separator needs faces; while the source has none to give, slot 0 carries the mixture.
+    needs_faces: bool,
+    mixture_fallback: bool,
 }
 
 impl AudioThread {
@@ -93,7 +98,9 @@ impl AudioThread {
         shutdown: &Arc<super::Shutdown>,
         faces: Receiver<super::FaceFrame>,
         events: tokio::sync::broadcast::Sender<StreamEvent>,
+        ingest: &Arc<IngestCounters>,
     ) -> Result<Self> {
+        let needs_faces = matches!(separator, Separator::Faces(_));
         let slots = separator.active_slots();
         let lookahead = separator.lookahead_chunks();
         let mut sinks = Vec::with_capacity(slots);
@@ -150,6 +157,9 @@ impl AudioThread {
             speech_tracks: vec![None; slots],
             speech_log: spec.record_dir.as_ref().map(|_| SpeechLog::default()),
             events,
+            ingest: ingest.clone(),
+            needs_faces,
+            mixture_fallback: false,
         })
     }
 
@@ -319,6 +329,7 @@ impl AudioThread {
                 .frame()
                 .and_then(|f| f.slot_tracks.get(k).copied().flatten());
         }
+        self.fall_back_without_video();
         // The masks are for the oldest chunk of the ring, the one the next chunk overwrites.
         let ring = self.lookahead + 1;
         self.current = (self.current + 1) % ring;
@@ -340,6 +351,23 @@ impl AudioThread {
         let mixture = self.speech.mean_square(mixture_power, CHUNK_FRAMES);
         self.track_speech(mixture);
         Ok(waited)
+    }
+
+    /// A source without video gives no faces, and a face-conditioned separator no voice: rather
+    /// than silence, speaker slot 0 then carries the mixture (as in bypass), with one warning
+    /// each time the source turns out to have no video.
+    fn fall_back_without_video(&mut self) {
+        let absent = self.needs_faces && self.ingest.video_absent.load(Ordering::Relaxed);
+        if absent != self.mixture_fallback {
+            self.mixture_fallback = absent;
+            if absent {
+                tracing::warn!(stream = %self.name, "no video, so no faces to separate by: speaker slot 0 carries the mixture");
+            }
+        }
+        if absent {
+            self.masks.fill(Complex32::new(0.0, 0.0));
+            self.masks[..CHUNK_LEN].fill(Complex32::new(1.0, 0.0));
+        }
     }
 
     /// Update who is speaking with the chunk just separated. Its sound is the input from

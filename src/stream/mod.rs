@@ -321,6 +321,7 @@ impl Stream {
             &shutdown,
             face_rx,
             self.events.clone(),
+            &self.ingest_counters,
         )?;
         let video_ctx = VideoThread::new(spec, &self.counters, &shutdown, face_tx)?;
         // The channels outlive each source session, so the compute threads and the outputs keep
