@@ -3,7 +3,6 @@
 //! time as the model contract does; every buffer is allocated once, up front.
 
 use super::StreamCounters;
-use super::StreamSpec;
 use super::align::{NS_PER_SAMPLE, Placement, PtsAligner};
 use super::faces::{FaceMatch, FaceTimeline};
 use super::speech::{SpeechChange, SpeechLog, SpeechTracker};
@@ -90,16 +89,14 @@ pub(super) struct AudioThread {
 }
 
 impl AudioThread {
+    /// The audio thread of `stream`, separating with `separator`, taking faces from `faces`.
     pub(super) fn new(
-        spec: &StreamSpec,
+        stream: &super::Stream,
         separator: Separator,
-        counters: &Arc<StreamCounters>,
-        latency: &Arc<LatencyTracker>,
         shutdown: &Arc<super::Shutdown>,
         faces: Receiver<super::FaceFrame>,
-        events: tokio::sync::broadcast::Sender<StreamEvent>,
-        ingest: &Arc<IngestCounters>,
     ) -> Result<Self> {
+        let (spec, counters, latency) = (&stream.spec, &stream.counters, &stream.latency);
         let needs_faces = matches!(separator, Separator::Faces(_));
         let slots = separator.active_slots();
         let lookahead = separator.lookahead_chunks();
@@ -156,8 +153,8 @@ impl AudioThread {
             chunk_tracks: vec![None; slots],
             speech_tracks: vec![None; slots],
             speech_log: spec.record_dir.as_ref().map(|_| SpeechLog::default()),
-            events,
-            ingest: ingest.clone(),
+            events: stream.events.clone(),
+            ingest: stream.ingest_counters.clone(),
             needs_faces,
             mixture_fallback: false,
         })

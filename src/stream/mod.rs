@@ -313,16 +313,7 @@ impl Stream {
         // A file's video thread may run further ahead of its audio (nothing is dropped to keep up).
         let face_capacity = if spec.source_waits() { 64 } else { 8 };
         let (face_tx, face_rx) = crossbeam_channel::bounded::<FaceFrame>(face_capacity);
-        let audio_ctx = AudioThread::new(
-            spec,
-            separator,
-            &self.counters,
-            &self.latency,
-            &shutdown,
-            face_rx,
-            self.events.clone(),
-            &self.ingest_counters,
-        )?;
+        let audio_ctx = AudioThread::new(self, separator, &shutdown, face_rx)?;
         let video_ctx = VideoThread::new(spec, &self.counters, &shutdown, face_tx)?;
         // The channels outlive each source session, so the compute threads and the outputs keep
         // running across reconnects; dropping these senders is what ends them.
