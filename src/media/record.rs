@@ -121,9 +121,14 @@ impl Timeline {
     /// Mark each face speaking where its slot's speech covers the frame's pts, put the
     /// `source_peak` on the mouth of the loudest speaking face, and add the segments' starts and ends as `speech_start` / `speech_end` events (with slot, track id).
     pub fn add_speech(&mut self, log: &crate::stream::speech::SpeechLog) {
+        use crate::stream::speech::speaking_in;
+        let by_slot = log.by_slot();
         for frame in &mut self.frames {
             for face in &mut frame.faces {
-                face.speaking = face.slot.is_some_and(|k| log.speaking_at(k, frame.pts));
+                face.speaking = face
+                    .slot
+                    .and_then(|k| by_slot.get(k))
+                    .is_some_and(|segs| speaking_in(segs, frame.pts));
             }
             let source = log.source_at(frame.pts);
             frame.source_peak = source.and_then(|k| {

@@ -218,6 +218,26 @@ impl SpeechLog {
             .iter()
             .any(|s| s.slot == slot && s.start <= pts && s.end.is_none_or(|e| pts < e))
     }
+
+    /// Each slot's segments as `(start, end)` in time order (an open one ends at `u64::MAX`), for
+    /// answering many pts at once with [`speaking_in`]: a long file has thousands of segments.
+    pub fn by_slot(&self) -> Vec<Vec<(u64, u64)>> {
+        let slots = self.segments.iter().map(|s| s.slot + 1).max().unwrap_or(0);
+        let mut out = vec![Vec::new(); slots];
+        for s in &self.segments {
+            out[s.slot].push((s.start, s.end.unwrap_or(u64::MAX)));
+        }
+        for v in &mut out {
+            v.sort_unstable();
+        }
+        out
+    }
+}
+
+/// Whether one of `segments` (one slot's, from [`SpeechLog::by_slot`]) covers `pts`.
+pub fn speaking_in(segments: &[(u64, u64)], pts: u64) -> bool {
+    let i = segments.partition_point(|&(start, _)| start <= pts);
+    i > 0 && pts < segments[i - 1].1
 }
 
 #[cfg(test)]
@@ -337,6 +357,15 @@ mod tests {
         // Still open: speaking from its start on.
         assert!(log.speaking_at(1, 10_000));
         assert_eq!(log.segments[0].end, Some(200));
+        // The same answers from the per-slot lists.
+        let by_slot = log.by_slot();
+        for (slot, pts) in [(0, 99), (0, 100), (0, 199), (0, 200), (1, 149), (1, 10_000)] {
+            assert_eq!(
+                speaking_in(&by_slot[slot], pts),
+                log.speaking_at(slot, pts),
+                "slot {slot} at {pts}"
+            );
+        }
         // The source: recorded on change only, answered by pts.
         log.source(100, Some(0));
         log.source(140, Some(0));
