@@ -1,4 +1,4 @@
-"""`python -m training synth|train|soup|export|evaluate|calibrate|speaking|oracle|diagnose|fit|judge|report|bench --config training/configs/<name>.toml`."""
+"""`python -m training synth|train|soup|export|evaluate|calibrate|speaking|postfilter|oracle|diagnose|fit|judge|report|bench --config training/configs/<name>.toml`."""
 
 from __future__ import annotations
 
@@ -104,6 +104,20 @@ def cmd_speaking(cfg: dict, args) -> int:
     return 0
 
 
+def cmd_postfilter(cfg: dict, args) -> int:
+    from .calibrate import calibrate
+    from .onnx_run import ModelError
+    from .scene_postfilter import scene_postfilter
+
+    try:
+        gain = calibrate(cfg, split="val", model_path=args.model)["output_gain_db"]
+        print(json.dumps(scene_postfilter(cfg, split=args.split, model_path=args.model, gain_db=gain), indent=1))
+    except (ModelError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_oracle(cfg: dict, args) -> int:
     from .oracle import oracle
 
@@ -171,7 +185,7 @@ def cmd_bench(cfg: dict, args) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
     p.add_argument("command", choices=["synth", "train", "soup", "export", "evaluate", "oracle", "diagnose", "fit", "judge",
-                                       "report", "bench", "calibrate", "speaking"])
+                                       "report", "bench", "calibrate", "speaking", "postfilter"])
     p.add_argument("--config", default="training/configs/cpu.toml")
     p.add_argument("--splits", help="synth: comma-separated subset of the config's splits (default: all of synth.scenes)")
     p.add_argument("--replace", action="store_true",
@@ -219,7 +233,7 @@ def main(argv=None) -> int:
     return {"synth": cmd_synth, "train": cmd_train, "soup": cmd_soup, "export": cmd_export, "evaluate": cmd_evaluate,
             "oracle": cmd_oracle, "diagnose": cmd_diagnose, "fit": cmd_fit, "judge": cmd_judge, "report": cmd_report,
             "bench": cmd_bench, "calibrate": cmd_calibrate,
-            "speaking": cmd_speaking}[args.command](cfg, args)
+            "speaking": cmd_speaking, "postfilter": cmd_postfilter}[args.command](cfg, args)
 
 
 if __name__ == "__main__":
