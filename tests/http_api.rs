@@ -415,6 +415,10 @@ fn readiness_events_and_metrics_follow_a_running_stream() {
     let detail = speech.data["detail"].as_str().unwrap();
     assert!(detail.starts_with("slot 0, pts "), "{detail}");
     let pts: u64 = detail.rsplit(' ').next().unwrap().parse().unwrap();
+    // The same as fields, for programs.
+    assert_eq!(speech.data["slot"], 0, "{}", speech.data);
+    assert_eq!(speech.data["pts"], pts, "{}", speech.data);
+    assert_eq!(speech.data["track_id"], Value::Null, "{}", speech.data);
     assert!(
         (200_000_000..1_000_000_000).contains(&pts),
         "speech starts at {pts} ns, the voice at 0.3 s"

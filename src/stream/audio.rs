@@ -6,7 +6,7 @@ use super::StreamCounters;
 use super::align::{NS_PER_SAMPLE, Placement, PtsAligner};
 use super::faces::{FaceMatch, FaceTimeline};
 use super::speech::{SpeechChange, SpeechLog, SpeechTracker};
-use super::status::{StreamEvent, unix_ms};
+use super::status::{SpeechEventInfo, StreamEvent, unix_ms};
 use crate::dsp::{HOP, N_BINS, STFT_ISTFT_DELAY, StreamingIstft, StreamingStft};
 use crate::media::egress::{AudioRtpOutput, RtpTarget};
 use crate::media::ingest::{AudioChunk, IngestCounters};
@@ -441,6 +441,11 @@ impl AudioThread {
             kind,
             unix_ms: unix_ms(),
             detail: Some(detail),
+            speech: Some(SpeechEventInfo {
+                slot,
+                track_id: track,
+                pts,
+            }),
         });
     }
 

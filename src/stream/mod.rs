@@ -274,6 +274,7 @@ impl Stream {
                 kind,
                 unix_ms: unix_ms(),
                 detail,
+                speech: None,
             });
         };
         if was == StreamState::Running && state != StreamState::Running {

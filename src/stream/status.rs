@@ -62,6 +62,18 @@ pub struct StreamEvent {
     pub unix_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Speech events: which speaker slot, the track of the face holding it, and the pts (ns) of
+    /// the audio where the speech starts or ends.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub speech: Option<SpeechEventInfo>,
+}
+
+/// What a `speech_start` / `speech_end` event says besides its kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeechEventInfo {
+    pub slot: usize,
+    pub track_id: Option<u64>,
+    pub pts: u64,
 }
 
 pub fn unix_ms() -> u64 {
