@@ -195,6 +195,7 @@ impl AudioThread {
 
     /// Place a buffer on the sample timeline by its pts, then feed it hop by hop.
     fn on_chunk(&mut self, chunk: &AudioChunk) -> Result<()> {
+        tracing::trace!(pts = chunk.pts_ns, at = super::monotonic_ns(), "audio in");
         if chunk.session_start {
             // The new session's input pushes out whatever the last one left. Nobody speaks
             // across an outage: a segment open when the source went away ends where it went.
@@ -309,7 +310,10 @@ impl AudioThread {
         let faces = self.face_timeline.at(mid);
         let counter = match faces {
             FaceMatch::OnTime(_) => Some(&self.counters.face_chunks_on_time),
-            FaceMatch::Stale(_) => Some(&self.counters.face_chunks_stale),
+            FaceMatch::Stale(f) => {
+                tracing::trace!(stream = %self.name, chunk_pts = mid, frame_pts = f.pts_ns, "stale faces");
+                Some(&self.counters.face_chunks_stale)
+            }
             FaceMatch::None => None,
         };
         if let Some(c) = counter {

@@ -151,6 +151,11 @@ impl VideoThread {
     }
 
     fn on_frame(&mut self, frame: &VideoFrame, work: VisionWork) -> Result<()> {
+        tracing::trace!(
+            pts = frame.pts_ns,
+            at = super::monotonic_ns(),
+            "video frame in"
+        );
         let c = &self.counters;
         c.last_pts_ns
             .fetch_max(frame.pts_ns + super::faces::FRAME_NS, Ordering::Relaxed);
@@ -244,6 +249,7 @@ impl VideoThread {
         }
         let offered: Vec<FaceObs> = self.faces.iter().filter(|f| f.offered).cloned().collect();
         self.slots.update(offered.iter().map(|f| f.track_id));
+        tracing::trace!(pts = frame.pts_ns, at = super::monotonic_ns(), "faces out");
         let offered = FaceFrame {
             pts_ns: frame.pts_ns,
             faces: offered,
