@@ -53,6 +53,8 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     let live = avsepd::media::uri::is_live(&uri);
     let mut ingest = IngestOptions::new(uri.clone());
     ingest.transport = RtspTransport::Tcp;
+    // The bundled clip's server runs in this process, on this clock.
+    ingest.clock_synced = args.input.is_none();
     ingest.pace_to_clock = !live;
     let sdp_dir = std::env::temp_dir().join(format!("avsepd-bench-{}", std::process::id()));
     let spec = StreamSpec {

@@ -85,6 +85,7 @@ pub fn live_spec(cfg: &Config, name: &str, sc: &StreamConfig) -> Result<StreamSp
         Transport::Udp => RtspTransport::Udp,
     };
     ingest.latency_ms = sc.latency_ms;
+    ingest.clock_synced = sc.clock_synced;
     ingest.width = sc.video_width;
     ingest.height = sc.video_height;
     // A file standing in for a camera is played in real time.

@@ -72,6 +72,8 @@ pub fn main(args: DemoArgs) -> Result<ExitCode> {
     let sc = &cfg.streams["demo"];
     let mut spec = common::live_spec(&cfg, "demo", sc)?;
     spec.ingest.transport = RtspTransport::Tcp;
+    // The server runs in this process, on this clock.
+    spec.ingest.clock_synced = true;
     spec.record_dir = Some(args.out.clone());
     // The demo ends with its clip instead of replaying it.
     spec.reconnect = None;

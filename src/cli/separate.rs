@@ -33,6 +33,10 @@ pub struct SeparateArgs {
     /// RTSP transport.
     #[arg(long, value_parser = ["auto", "tcp", "udp"], default_value = "auto")]
     transport: String,
+    /// The RTSP source's clock is synchronized with this host's (both NTP, or the same machine):
+    /// steadier timestamps, video in step with audio.
+    #[arg(long)]
+    clock_synced: bool,
     /// Leave out face detection and tracking (no boxes, empty timeline faces).
     #[arg(long)]
     no_faces: bool,
@@ -57,6 +61,7 @@ pub fn main(args: SeparateArgs) -> Result<ExitCode> {
         "udp" => RtspTransport::Udp,
         _ => RtspTransport::Auto,
     };
+    ingest.clock_synced = args.clock_synced;
     ingest.width = width;
     ingest.height = height;
     if live {

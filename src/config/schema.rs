@@ -241,6 +241,9 @@ pub struct StreamConfig {
     /// RTSP jitterbuffer, milliseconds.
     #[serde(default = "default_latency_ms")]
     pub latency_ms: u32,
+    /// The camera's clock is synchronized with this host's (both NTP): steadier timestamps.
+    #[serde(default)]
+    pub clock_synced: bool,
     /// Speaker slot `k` sends RTP to `base_port + 2k` (RTCP on the odd port above).
     #[serde(default = "default_base_port")]
     pub base_port: u16,
@@ -440,6 +443,7 @@ impl Default for StreamConfig {
             url: String::new(),
             transport: Transport::default(),
             latency_ms: default_latency_ms(),
+            clock_synced: false,
             base_port: default_base_port(),
             overlay_port: None,
             video_width: default_video_width(),
@@ -489,6 +493,7 @@ impl fmt::Debug for StreamConfig {
             .field("url", &self.redacted_url())
             .field("transport", &self.transport)
             .field("latency_ms", &self.latency_ms)
+            .field("clock_synced", &self.clock_synced)
             .field("base_port", &self.base_port)
             .field("overlay_port", &self.overlay_port)
             .field("video_width", &self.video_width)

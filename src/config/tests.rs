@@ -71,6 +71,7 @@ fn effective_config_round_trips() {
         StreamConfig {
             base_port: 6000,
             overlay_port: Some(7000),
+            clock_synced: true,
             ..StreamConfig::new("/srv/clip.mp4")
         },
     );

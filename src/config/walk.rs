@@ -111,6 +111,7 @@ pub(crate) const STREAM: &[Field] = &[
     },
     field("transport", Kind::Enum(Transport::NAMES)),
     field("latency_ms", Kind::Int(limits::LATENCY_MS)),
+    field("clock_synced", Kind::Bool),
     field("base_port", Kind::Int(limits::PORT)),
     field("overlay_port", Kind::Int(limits::PORT)),
     field("video_width", Kind::Int(limits::VIDEO_WIDTH)),

@@ -45,6 +45,10 @@ pub struct IngestOptions {
     pub uri: String,
     pub transport: RtspTransport,
     pub latency_ms: u32,
+    /// The RTSP source's clock and this host's are synchronized (both NTP, or the same machine):
+    /// the jitter buffer keeps the sender's timing instead of estimating its skew, which on a
+    /// bursty sender puts video timestamps up to ~250 ms off the audio's (docs/PERFORMANCE.md).
+    pub clock_synced: bool,
     pub width: u32,
     pub height: u32,
     /// Deliver in real time (appsink sync): used when a file stands in for a camera.
@@ -68,6 +72,7 @@ impl IngestOptions {
             uri: uri.into(),
             transport: RtspTransport::Auto,
             latency_ms: 200,
+            clock_synced: false,
             width: 640,
             height: 360,
             pace_to_clock: false,
@@ -434,7 +439,7 @@ impl Cut {
 
 /// RTSP knobs are properties of rtspsrc, which uridecodebin creates: set them as it appears.
 fn configure_source(decode: &gst::Element, opts: &IngestOptions) {
-    let (transport, latency) = (opts.transport, opts.latency_ms);
+    let (transport, latency, synced) = (opts.transport, opts.latency_ms, opts.clock_synced);
     decode.connect("source-setup", false, move |args| {
         let source = args[1].get::<gst::Element>().ok()?;
         let is_rtspsrc = source
@@ -450,6 +455,12 @@ fn configure_source(decode: &gst::Element, opts: &IngestOptions) {
             source.set_property_from_str("protocols", protocols);
             // A camera that stops talking must not hang us forever.
             source.set_property("tcp-timeout", 10_000_000u64);
+            // rtpjitterbuffer's default ("slave") follows a camera whose clock drifts from ours;
+            // with synchronized clocks there is no drift to follow and "synced" keeps each
+            // frame's own timing.
+            if synced {
+                source.set_property_from_str("buffer-mode", "synced");
+            }
         }
         None
     });
