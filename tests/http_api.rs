@@ -523,6 +523,17 @@ fn readiness_events_and_metrics_follow_a_running_stream() {
     );
     assert!(rtf > 0.0, "real-time factor {rtf}");
     assert_eq!(m["avsepd_latency_seconds"].kind, "histogram");
+    // Where the models ran: this stream had none (bypass, no faces), so none yet or the CPU
+    // (another test of this binary may have built a session in this process).
+    let info = &m["avsepd_build_info"].samples;
+    assert_eq!(info.len(), 1, "{info:?}");
+    let (_, labels, v) = &info[0];
+    assert_eq!(*v, 1.0);
+    assert_eq!(labels["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        ["none yet", "cpu"].contains(&labels["execution_provider"].as_str()),
+        "{labels:?}"
+    );
     assert_eq!(
         m["avsepd_latency_seconds"].samples.len(),
         LATENCY_BUCKETS.len() + 3 // the finite buckets, +Inf, _sum, _count

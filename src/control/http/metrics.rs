@@ -217,6 +217,20 @@ pub fn metrics(streams: &[Arc<Stream>]) -> String {
         }
     }
 
+    let name = "avsepd_build_info";
+    header(
+        &mut out,
+        name,
+        "gauge",
+        "1, labelled with the version and where the models run (cuda, cpu, or none yet)",
+    );
+    let _ = writeln!(
+        out,
+        "{name}{{version=\"{}\",execution_provider=\"{}\"}} 1",
+        label(env!("CARGO_PKG_VERSION")),
+        label(crate::model::runtime::active_provider())
+    );
+
     let name = "avsepd_stream_state";
     header(
         &mut out,
