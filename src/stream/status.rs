@@ -122,6 +122,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn speech_fields_appear_only_on_speech_events() {
+        let mut e = StreamEvent {
+            stream: "door".into(),
+            kind: "up",
+            unix_ms: 5,
+            detail: None,
+            speech: None,
+        };
+        let up = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            up,
+            serde_json::json!({"stream": "door", "kind": "up", "unix_ms": 5})
+        );
+        e.kind = "speech_start";
+        e.speech = Some(SpeechEventInfo {
+            slot: 1,
+            track_id: Some(7),
+            pts: 40,
+        });
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            (&v["slot"], &v["track_id"], &v["pts"]),
+            (&1.into(), &7.into(), &40.into())
+        );
+    }
+
+    #[test]
     fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
         let p = ReconnectPolicy {
             initial: Duration::from_millis(500),
