@@ -16,7 +16,9 @@ const MAX_MARKS: usize = 4096;
 
 #[derive(Default)]
 struct Inner {
-    marks: VecDeque<(u64, Instant)>,
+    /// (pts, arrival); no arrival: padding the audio stage made up, which no packet's latency
+    /// is measured from.
+    marks: VecDeque<(u64, Option<Instant>)>,
     latencies_us: Vec<u32>,
     next: usize,
     total: u64,
@@ -50,6 +52,17 @@ impl LatencyTracker {
     /// Marks must rise in pts (packets are looked up by it): one at or below the last mark (a
     /// timeline re-anchored backwards) is left out, and its packets count from the mark before.
     pub fn mark_input(&self, pts_ns: u64, arrival: Instant) {
+        self.mark(pts_ns, Some(arrival));
+    }
+
+    /// From `pts_ns` on the audio is padding (silence pushed to bring out a session's end while
+    /// its source is away): no input arrived for it, so its packets have no latency and are not
+    /// counted, until the next [`mark_input`](Self::mark_input).
+    pub fn mark_padding(&self, pts_ns: u64) {
+        self.mark(pts_ns, None);
+    }
+
+    fn mark(&self, pts_ns: u64, arrival: Option<Instant>) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner.marks.back().is_some_and(|&(last, _)| pts_ns <= last) {
             return;
@@ -73,6 +86,9 @@ impl LatencyTracker {
         if mark_pts > pts_ns {
             return; // a packet from before the first marked buffer
         }
+        let Some(arrival) = arrival else {
+            return; // padding
+        };
         let us = now
             .duration_since(arrival)
             .as_micros()
@@ -166,6 +182,30 @@ mod tests {
         let s = t.stats();
         assert_eq!(s.packets, 1);
         assert!(s.max_ms < 40.0, "{s:?}");
+    }
+
+    #[test]
+    fn padding_is_not_measured() {
+        let t = LatencyTracker::new();
+        let long_ago = Instant::now();
+        std::thread::sleep(Duration::from_millis(50));
+        t.mark_input(0, Instant::now());
+        t.mark_padding(40_000_000);
+        // A pad packet sent a whole outage later: not a latency.
+        t.on_send(50_000_000);
+        assert_eq!(t.stats().packets, 0);
+        // Real input again (its arrival long ago, so a measured packet shows).
+        t.mark_input(100_000_000, long_ago);
+        t.on_send(100_000_000);
+        let s = t.stats();
+        assert_eq!(s.packets, 1);
+        assert!(s.max_ms >= 45.0, "{s:?}");
+        // Before the pad: still measured from its buffer.
+        let t = LatencyTracker::new();
+        t.mark_input(0, Instant::now());
+        t.mark_padding(40_000_000);
+        t.on_send(20_000_000);
+        assert_eq!(t.stats().packets, 1);
     }
 
     #[test]

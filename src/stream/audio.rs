@@ -555,9 +555,9 @@ impl AudioThread {
         if self.aligner.t0().is_none() {
             return Ok(());
         }
-        // The pad is made now: its latency counts from here.
-        self.latency
-            .mark_input(self.aligner.next_pts(), Instant::now());
+        // The pad is made up, not input: its packets (some of which the payloaders hold until
+        // the next session pushes them out) have no latency to measure.
+        self.latency.mark_padding(self.aligner.next_pts());
         // One chunk more than the iSTFT needs: the RTP payloader and the Opus encoder hold a
         // partial packet (up to 600 samples at the default MTU, a 20 ms frame plus look-ahead)
         // until more samples come; 40 ms of silence pushes the real audio out of them.
