@@ -3,7 +3,7 @@
 use super::common;
 use super::fleet::{Fleet, Registry};
 use anyhow::Result;
-use avsepd::config::{AudioCodec, Config};
+use avsepd::config::{AudioCodec, Config, Transport};
 use avsepd::control::notify::{self, Notifier};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,10 +39,28 @@ pub struct RunArgs {
     /// Speaker audio codec.
     #[arg(long, value_parser = ["opus", "l16"])]
     codec: Option<String>,
+    /// RTSP lower transport of the `--url` stream.
+    #[arg(long, value_parser = ["auto", "tcp", "udp"])]
+    transport: Option<String>,
+    /// The `--url` camera's clock is synchronized with this host's (both NTP): steadier
+    /// timestamps, video in step with audio (README "Outputs").
+    #[arg(long)]
+    clock_synced: bool,
 }
 
 /// Config from the file or the shortcut, with the flags applied on top, validated.
 pub fn effective_config(args: &RunArgs) -> Result<Config> {
+    if args.config.is_some() {
+        let per_stream = [
+            ("--transport", args.transport.is_some()),
+            ("--clock-synced", args.clock_synced),
+        ];
+        if let Some((flag, _)) = per_stream.iter().find(|(_, given)| *given) {
+            anyhow::bail!(
+                "{flag} applies to a --url stream; with --config, set it per stream in the file (streams.NAME.transport, streams.NAME.clock_synced)"
+            );
+        }
+    }
     let mut cfg = match (&args.config, &args.url) {
         (Some(path), _) => Config::load(path)?,
         (None, Some(url)) => Config::single_stream(&args.name, url),
@@ -63,6 +81,18 @@ pub fn effective_config(args: &RunArgs) -> Result<Config> {
         } else {
             AudioCodec::Opus
         };
+    }
+    if args.url.is_some() {
+        for s in cfg.streams.values_mut() {
+            if let Some(t) = &args.transport {
+                s.transport = match t.as_str() {
+                    "tcp" => Transport::Tcp,
+                    "udp" => Transport::Udp,
+                    _ => Transport::Auto,
+                };
+            }
+            s.clock_synced |= args.clock_synced;
+        }
     }
     if let Some(p) = args.rtp_port {
         for s in cfg.streams.values_mut() {
@@ -234,4 +264,43 @@ fn status_line(fleet: &Fleet) -> String {
         })
         .collect();
     format!("{}: {}", count(streams.len()), each.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn url_flags_reach_the_stream() {
+        let cli = Cli::parse_from([
+            "t",
+            "--url",
+            "/a.mp4",
+            "--transport",
+            "tcp",
+            "--clock-synced",
+        ]);
+        let cfg = effective_config(&cli.run).unwrap();
+        let s = &cfg.streams["cam"];
+        assert_eq!(s.transport, Transport::Tcp);
+        assert!(s.clock_synced);
+        let cli = Cli::parse_from(["t", "--url", "/a.mp4"]);
+        let s = &effective_config(&cli.run).unwrap().streams["cam"];
+        assert_eq!((s.transport, s.clock_synced), (Transport::Auto, false));
+        // Per-stream flags belong to --url: a config file says them itself.
+        for flags in [&["--clock-synced"][..], &["--transport", "udp"][..]] {
+            let mut argv = vec!["t", "--config", "/x.toml"];
+            argv.extend(flags);
+            let cli = Cli::parse_from(argv);
+            let e = effective_config(&cli.run).err().map(|e| format!("{e:#}"));
+            assert!(e.as_deref().is_some_and(|e| e.contains(flags[0])), "{e:?}");
+        }
+    }
 }
