@@ -8,6 +8,20 @@ import sys
 import time
 
 
+def _print_json(compute, errors: tuple = ()) -> int:
+    """Print what `compute()` returns as JSON; a missing file or a model that does not fit the
+    contract (or any of `errors`) is an `error:` line and exit status 2, not a traceback."""
+    from .onnx_run import ModelError
+
+    try:
+        result = compute()
+    except (ModelError, FileNotFoundError, *errors) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1))
+    return 0
+
+
 def cmd_synth(cfg: dict, args) -> int:
     from .config import data_dir, synth_config
     from .synth.scene import replacement_conflict, synth_split
@@ -66,67 +80,44 @@ def cmd_export(cfg: dict, args) -> int:
 
 def cmd_evaluate(cfg: dict, args) -> int:
     from .evaluate import evaluate
-    from .onnx_run import ModelError
 
-    try:
-        print(json.dumps(evaluate(cfg, split=args.split, model_path=args.model, camera=args.camera), indent=1))
-    except (ModelError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return _print_json(lambda: evaluate(cfg, split=args.split, model_path=args.model, camera=args.camera))
 
 
 def cmd_calibrate(cfg: dict, args) -> int:
     from .calibrate import calibrate, write_gain
-    from .onnx_run import ModelError
 
-    try:
+    def compute() -> dict:
         result = calibrate(cfg, split=args.split, model_path=args.model)
-    except (ModelError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=1))
-    if args.write:
-        write_gain(args.model, result["output_gain_db"])
-        print(f"wrote output_gain_db = {result['output_gain_db']:.2f} into {args.model}", file=sys.stderr)
-    return 0
+        if args.write:
+            write_gain(args.model, result["output_gain_db"])
+            print(f"wrote output_gain_db = {result['output_gain_db']:.2f} into {args.model}", file=sys.stderr)
+        return result
+
+    return _print_json(compute)
 
 
 def cmd_speaking(cfg: dict, args) -> int:
-    from .onnx_run import ModelError
     from .speaking import speaking_sweep
 
-    try:
-        print(json.dumps(speaking_sweep(cfg, split=args.split, model_path=args.model), indent=1))
-    except (ModelError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return _print_json(lambda: speaking_sweep(cfg, split=args.split, model_path=args.model))
 
 
 def cmd_postfilter(cfg: dict, args) -> int:
     from .calibrate import calibrate
-    from .onnx_run import ModelError
     from .scene_postfilter import scene_postfilter
 
-    try:
+    def compute() -> dict:
         gain = calibrate(cfg, split="val", model_path=args.model)["output_gain_db"]
-        print(json.dumps(scene_postfilter(cfg, split=args.split, model_path=args.model, gain_db=gain), indent=1))
-    except (ModelError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return scene_postfilter(cfg, split=args.split, model_path=args.model, gain_db=gain)
+
+    return _print_json(compute)
 
 
 def cmd_oracle(cfg: dict, args) -> int:
     from .oracle import oracle
 
-    try:
-        print(json.dumps(oracle(cfg, split=args.split), indent=1))
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return _print_json(lambda: oracle(cfg, split=args.split))
 
 
 def cmd_diagnose(cfg: dict, args) -> int:
@@ -138,14 +129,8 @@ def cmd_diagnose(cfg: dict, args) -> int:
 
 def cmd_fit(cfg: dict, args) -> int:
     from .fit_check import fit_check
-    from .onnx_run import ModelError
 
-    try:
-        print(json.dumps(fit_check(cfg, model=args.model, shards=args.shards), indent=1))
-    except (ModelError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return _print_json(lambda: fit_check(cfg, model=args.model, shards=args.shards))
 
 
 def cmd_judge(cfg: dict, args) -> int:

@@ -39,16 +39,21 @@ def least_squares_gain_db(y: np.ndarray, s: np.ndarray) -> float:
     return 20.0 * np.log10(ys / yy)
 
 
-def calibrate(cfg: dict, split: str, model_path: str | Path, threads: int = 1) -> dict:
-    model = OnnxSeparator(model_path, threads=threads)
+def face_estimates(model: OnnxSeparator, data: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Every visible face's estimate of a split's scenes (the clip without its last PAD
+    samples): (rows [faces, 2] = (scene, slot), estimates [faces, n])."""
     if model.kind != "av":
-        raise ModelError(f"{model_path}: calibrate needs a face-conditioned (av) model, not {model.kind!r}")
-    data = scenes(cfg, split)
-    present = data["present"].astype(bool)
-    rows = np.argwhere(present)
+        raise ModelError(f"{model.path}: needs a face-conditioned (av) model, not {model.kind!r}")
+    rows = np.argwhere(data["present"].astype(bool))
     mixtures = data["mixture"].astype(np.float64)
     n = mixtures.shape[1] - PAD
-    ests = model.separate(mixtures[rows[:, 0]], data["rois"][rows[:, 0], rows[:, 1]])[..., :n]
+    return rows, model.separate(mixtures[rows[:, 0]], data["rois"][rows[:, 0], rows[:, 1]])[..., :n]
+
+
+def output_gain(data: dict, rows: np.ndarray, ests: np.ndarray) -> dict:
+    """The gain and its spread from `face_estimates` (see the module's text)."""
+    n = ests.shape[-1]
+    mixtures = data["mixture"].astype(np.float64)
     gains, silent = [], []
     for (s, k), y in zip(rows, ests):
         x = mixtures[s, :n]
@@ -61,20 +66,28 @@ def calibrate(cfg: dict, split: str, model_path: str | Path, threads: int = 1) -
         else:
             silent.append((y, x))
     if not gains:
-        raise ModelError(f"{model_path}: no talking face on split {split} got its own voice; no gain to fit")
+        raise ModelError("no talking face got its own voice; no gain to fit")
     gain = float(np.median(gains))
     scale = 10.0 ** (gain / 20.0)
     silent_db = [10.0 * np.log10((np.sum((scale * y) ** 2) + 1e-20) / (np.sum(x ** 2) + 1e-20)) for y, x in silent]
     return {
-        "model": str(model_path),
-        "sha256": hashlib.sha256(Path(model_path).read_bytes()).hexdigest(),
-        "split": split,
         "faces": len(gains),
         "output_gain_db": round(gain, 2),
         "gain_db_quartiles": [round(float(q), 2) for q in np.percentile(gains, [25, 75])],
         "silent_faces": len(silent),
         "silent_face_after_gain_db_re_mixture": round(float(np.median(silent_db)), 1) if silent_db else None,
     }
+
+
+def calibrate(cfg: dict, split: str, model_path: str | Path, threads: int = 1) -> dict:
+    data = scenes(cfg, split)
+    rows, ests = face_estimates(OnnxSeparator(model_path, threads=threads), data)
+    try:
+        gain = output_gain(data, rows, ests)
+    except ModelError as e:
+        raise ModelError(f"{model_path}, split {split}: {e}") from None
+    return {"model": str(model_path), "sha256": hashlib.sha256(Path(model_path).read_bytes()).hexdigest(),
+            "split": split, **gain}
 
 
 def write_gain(model_path: str | Path, gain_db: float) -> None:

@@ -85,6 +85,17 @@ class OnnxSeparator:
     def separate(self, mixtures: np.ndarray, rois: np.ndarray | None = None) -> np.ndarray:
         """mixtures [B, n] (n a multiple of 640), rois [B, n / 640, 48, 48] uint8 (AV) ->
         estimates [B, n] (AV) or [B, 2, n] (audio-only), streamed chunk by chunk."""
+        n = mixtures.shape[1]
+        X, mask = self.masks(mixtures, rois)
+        B = len(X)
+        if self.kind == "av":
+            return np.stack([S.stream_istft(S.apply_mask(mask[b], X[b]), n) for b in range(B)])
+        return np.stack([[S.stream_istft(S.apply_mask(mask[b, o], X[b]), n) for o in range(self.outputs)]
+                         for b in range(B)])
+
+    def masks(self, mixtures: np.ndarray, rois: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The streamed calls of `separate`, before the masks are applied: the mixtures' spectra
+        [B, T, F] and the masks, AV [B, 2, T, F], audio-only [B, 2 outputs, 2, T, F]."""
         B, n = mixtures.shape
         if n % CHUNK_SAMPLES:
             raise ValueError(f"length {n} is not a multiple of {CHUNK_SAMPLES} samples")
@@ -102,8 +113,4 @@ class OnnxSeparator:
                 roi = (rois[:, min(c, chunks - 1), None].astype(np.float32) / 255.0)
             m, state = self.call(np.ascontiguousarray(inp[:, :, sl]), roi, state)
             masks.append(m)
-        mask = np.concatenate(masks[L:], axis=-2)  # AV [B, 2, T, F]; audio [B, 2 outputs, 2, T, F]
-        if self.kind == "av":
-            return np.stack([S.stream_istft(S.apply_mask(mask[b], X[b]), n) for b in range(B)])
-        return np.stack([[S.stream_istft(S.apply_mask(mask[b, o], X[b]), n) for o in range(self.outputs)]
-                         for b in range(B)])
+        return X, np.concatenate(masks[L:], axis=-2)

@@ -18,7 +18,7 @@ import numpy as np
 from . import metrics as M
 from . import signal as S
 from .evaluate import scenes
-from .onnx_run import CHUNK_FRAMES, CHUNK_SAMPLES, PAD, OnnxSeparator
+from .onnx_run import PAD, OnnxSeparator
 
 # (exponent a, with the residual term); None: the model's own estimates
 VARIANTS = {"none": None, "share": (1.0, False), "share^0.5": (0.5, False), "share+residual": (1.0, True),
@@ -26,22 +26,10 @@ VARIANTS = {"none": None, "share": (1.0, False), "share^0.5": (0.5, False), "sha
 
 
 def masked_spectra(model: OnnxSeparator, mixtures: np.ndarray, rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mixture's spectrum and each row's masked spectrum, streamed as `OnnxSeparator.separate`
-    does (the same calls), before the iSTFT."""
-    B, n = mixtures.shape
-    chunks = n // CHUNK_SAMPLES
-    X = np.stack([S.stream_stft(x) for x in mixtures])
-    inp = np.stack([S.to_model_input(x) for x in X])
-    L = model.lookahead_chunks
-    inp = np.concatenate([inp, np.zeros((B, 2, L * CHUNK_FRAMES, inp.shape[-1]), np.float32)], axis=2)
-    state, masks = model.initial_state(B), []
-    for c in range(chunks + L):
-        sl = slice(c * CHUNK_FRAMES, (c + 1) * CHUNK_FRAMES)
-        roi = rois[:, min(c, chunks - 1), None].astype(np.float32) / 255.0
-        m, state = model.call(np.ascontiguousarray(inp[:, :, sl]), roi, state)
-        masks.append(m)
-    mask = np.concatenate(masks[L:], axis=-2)
-    return X, np.stack([S.apply_mask(mask[b], X[b]) for b in range(B)])
+    """The mixture's spectrum and each row's masked spectrum, from the same streamed calls as
+    `OnnxSeparator.separate`, before the iSTFT."""
+    X, mask = model.masks(mixtures, rois)
+    return X, np.stack([S.apply_mask(mask[b], X[b]) for b in range(len(X))])
 
 
 def postfilter(Y: np.ndarray, X: np.ndarray, exponent: float, residual: bool) -> np.ndarray:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibrate import calibrate
+from .calibrate import face_estimates, output_gain
 from .evaluate import scenes
-from .onnx_run import PAD, OnnxSeparator
+from .onnx_run import OnnxSeparator
 
 CHUNK = 640
 TRUTH_DBFS = -50.0
@@ -63,14 +63,12 @@ def decide(voice: np.ndarray, mixture: np.ndarray, loudest: np.ndarray, active_d
 
 
 def speaking_sweep(cfg: dict, split: str, model_path: str | Path, grid: dict | None = None) -> dict:
-    gain_db = calibrate(cfg, split, model_path)["output_gain_db"]
-    model = OnnxSeparator(model_path)
     data = scenes(cfg, split)
-    rows = np.argwhere(data["present"].astype(bool))
-    mixtures = data["mixture"].astype(np.float64)
-    n = mixtures.shape[1] - PAD
-    ests = model.separate(mixtures[rows[:, 0]], data["rois"][rows[:, 0], rows[:, 1]])[..., :n]
+    rows, ests = face_estimates(OnnxSeparator(model_path), data)
+    gain_db = output_gain(data, rows, ests)["output_gain_db"]
     ests *= 10 ** (gain_db / 20)
+    mixtures = data["mixture"].astype(np.float64)
+    n = ests.shape[-1]
     voices = [_chunks_ms(y) for y in ests]
     loudest: dict[int, np.ndarray] = {}
     for (s, _), v in zip(rows, voices):
