@@ -60,6 +60,31 @@ pub struct SpeechTracker {
     /// Mean square per sample of a signal whose one-sided spectrum power summed over one frame is
     /// 1: converts spectral power to the time domain's (Parseval, with the analysis window).
     power_to_mean_square: f32,
+    /// The constants above as power ratios, worked out once rather than every chunk.
+    thresholds: Thresholds,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Thresholds {
+    floor: f32,
+    share: f32,
+    below_loudest: f32,
+}
+
+impl Thresholds {
+    fn new() -> Self {
+        Thresholds {
+            floor: 10f32.powf(ACTIVE_DBFS / 10.0),
+            share: 10f32.powf(SHARE_DB / 10.0),
+            below_loudest: 10f32.powf(-BELOW_LOUDEST_DB / 10.0),
+        }
+    }
+
+    /// Whether a chunk is voiced for a slot whose voice has mean square `voice` where the
+    /// mixture has `mixture` and the loudest slot `loudest`.
+    fn voiced(&self, voice: f32, mixture: f32, loudest: f32) -> bool {
+        voice > self.floor && voice > self.share * mixture && voice >= self.below_loudest * loudest
+    }
 }
 
 impl SpeechTracker {
@@ -71,6 +96,7 @@ impl SpeechTracker {
             slots: vec![SlotState::default(); slots],
             changes: Vec::with_capacity(slots),
             power_to_mean_square: 2.0 / (N_FFT as f32 * window_power),
+            thresholds: Thresholds::new(),
         }
     }
 
@@ -80,22 +106,14 @@ impl SpeechTracker {
         power * self.power_to_mean_square / frames.max(1) as f32
     }
 
-    /// Whether a chunk is voiced for a slot whose voice has mean square `voice` where the
-    /// mixture has `mixture` and the loudest slot `loudest`.
-    pub fn voiced(voice: f32, mixture: f32, loudest: f32) -> bool {
-        let floor = 10f32.powf(ACTIVE_DBFS / 10.0);
-        let share = 10f32.powf(SHARE_DB / 10.0);
-        let below = 10f32.powf(-BELOW_LOUDEST_DB / 10.0);
-        voice > floor && voice > share * mixture && voice >= below * loudest
-    }
-
     /// One chunk: the mean square of each slot's voice and of the mixture. Afterwards
     /// [`changes`](Self::changes) lists the slots that started or stopped speaking with it.
     pub fn update(&mut self, voices: &[f32], mixture: f32) {
         self.changes.clear();
         let loudest = voices.iter().copied().fold(0.0, f32::max);
+        let thresholds = self.thresholds;
         for (k, (slot, &voice)) in self.slots.iter_mut().zip(voices).enumerate() {
-            let voiced = Self::voiced(voice, mixture, loudest);
+            let voiced = thresholds.voiced(voice, mixture, loudest);
             if voiced == slot.speaking {
                 slot.against = 0;
                 continue;
@@ -210,13 +228,6 @@ impl SpeechLog {
         {
             s.end = Some(pts.max(s.start));
         }
-    }
-
-    /// Whether `slot` was speaking at `pts`.
-    pub fn speaking_at(&self, slot: usize, pts: u64) -> bool {
-        self.segments
-            .iter()
-            .any(|s| s.slot == slot && s.start <= pts && s.end.is_none_or(|e| pts < e))
     }
 
     /// Each slot's segments as `(start, end)` in time order (an open one ends at `u64::MAX`), for
@@ -350,22 +361,16 @@ mod tests {
         log.start(0, Some(7), 100);
         log.start(1, Some(8), 150);
         log.end(0, 200);
-        assert!(log.speaking_at(0, 100));
-        assert!(log.speaking_at(0, 199));
-        assert!(!log.speaking_at(0, 200));
-        assert!(!log.speaking_at(0, 99));
-        // Still open: speaking from its start on.
-        assert!(log.speaking_at(1, 10_000));
-        assert_eq!(log.segments[0].end, Some(200));
-        // The same answers from the per-slot lists.
         let by_slot = log.by_slot();
-        for (slot, pts) in [(0, 99), (0, 100), (0, 199), (0, 200), (1, 149), (1, 10_000)] {
-            assert_eq!(
-                speaking_in(&by_slot[slot], pts),
-                log.speaking_at(slot, pts),
-                "slot {slot} at {pts}"
-            );
-        }
+        let speaking_at = |slot: usize, pts: u64| speaking_in(&by_slot[slot], pts);
+        assert!(speaking_at(0, 100));
+        assert!(speaking_at(0, 199));
+        assert!(!speaking_at(0, 200));
+        assert!(!speaking_at(0, 99));
+        assert!(!speaking_at(1, 149));
+        // Still open: speaking from its start on.
+        assert!(speaking_at(1, 10_000));
+        assert_eq!(log.segments[0].end, Some(200));
         // The source: recorded on change only, answered by pts.
         log.source(100, Some(0));
         log.source(140, Some(0));

@@ -307,14 +307,14 @@ impl VideoThread {
                 let colour = track_colour(f.track_id);
                 let thickness = if f.offered { 3 } else { 1 };
                 canvas.rect(f.bbox, thickness, colour);
-                if let Some(k) = self.slots.slot_of(f.track_id).filter(|&k| k < 64)
-                    && speaking & (1 << k) != 0
-                {
-                    canvas.speaking_bar(f.bbox, colour);
-                }
-                if source.is_some() && self.slots.slot_of(f.track_id).map(|k| k as u64) == source {
-                    let [x, y] = mouth_centre(&f.landmarks);
-                    canvas.source_marker(x as i64, y as i64);
+                if let Some(k) = self.slots.slot_of(f.track_id).filter(|&k| k < 64) {
+                    if speaking & (1 << k) != 0 {
+                        canvas.speaking_bar(f.bbox, colour);
+                    }
+                    if source == Some(k as u64) {
+                        let [x, y] = mouth_centre(&f.landmarks);
+                        canvas.source_marker(x as i64, y as i64);
+                    }
                 }
                 let (x, y) = (f.bbox[0] as i64, f.bbox[1] as i64 - 14);
                 canvas.number(x.max(0), y.max(0), f.track_id, 2, colour);
@@ -324,7 +324,7 @@ impl VideoThread {
     }
 }
 
-/// The middle of the mouth: between the two mouth-corner landmarks.
+/// The middle of the mouth in frame pixels (`vision::crop::mouth_centre`).
 fn mouth_centre(l: &crate::vision::Landmarks) -> [f32; 2] {
-    [(l[3][0] + l[4][0]) / 2.0, (l[3][1] + l[4][1]) / 2.0]
+    crate::vision::crop::mouth_centre(l).map(|v| v as f32)
 }

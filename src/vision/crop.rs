@@ -25,11 +25,20 @@ pub struct MouthCrop {
     pub angle: f64,
 }
 
+/// The middle of the mouth: halfway between the two mouth-corner landmarks (the crop's centre,
+/// and where the overlay and timeline place a speaking face's sound).
+pub fn mouth_centre(lm: &Landmarks) -> [f64; 2] {
+    [
+        (lm[3][0] as f64 + lm[4][0] as f64) / 2.0,
+        (lm[3][1] as f64 + lm[4][1] as f64) / 2.0,
+    ]
+}
+
 impl MouthCrop {
     pub fn from_face(bbox: &BBox, lm: &Landmarks) -> Self {
         let p = |i: usize| [lm[i][0] as f64, lm[i][1] as f64];
         let (ml, mr, el, er) = (p(3), p(4), p(0), p(1));
-        let centre = [(ml[0] + mr[0]) / 2.0, (ml[1] + mr[1]) / 2.0];
+        let centre = mouth_centre(lm);
         let mouth_w = (mr[0] - ml[0]).hypot(mr[1] - ml[1]);
         let face_w = (bbox[2] - bbox[0]).max(1.0) as f64;
         let side =
